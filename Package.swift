@@ -1,0 +1,50 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// C shims only compile what Glibc does not export (eventfd, affinity, the global-executor
+// hook, liburing's inline helpers, libunwind). Everything else is Swift.
+let package = Package(
+    name: "swift-miniss",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Miniss", targets: ["Miniss"]),
+        .executable(name: "miniss-demo", targets: ["miniss-demo"]),
+        .executable(name: "miniss-bench", targets: ["miniss-bench"]),
+    ],
+    targets: [
+        .target(
+            name: "CMinissLinux",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(
+            name: "CMinissUring",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("uring")]
+        ),
+        .target(
+            name: "CMinissUnwind",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("unwind")]
+        ),
+        .target(
+            name: "Miniss",
+            dependencies: ["CMinissLinux", "CMinissUring", "CMinissUnwind"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "miniss-demo",
+            dependencies: ["Miniss"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "miniss-bench",
+            dependencies: ["Miniss"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "MinissTests",
+            dependencies: ["Miniss"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+    ]
+)

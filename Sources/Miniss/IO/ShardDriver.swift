@@ -1,0 +1,55 @@
+/// The shard engine's view of its I/O backend: the one place where the shard's thread blocks.
+///
+/// Production shards use ``UringDriver`` (io_uring) or ``EpollDriver``; the simulator plugs in
+/// a driver that never blocks. A driver is owned by one shard thread, except ``wake()``, which
+/// any thread may call.
+package protocol ShardDriver: AnyObject, Sendable {
+    /// The backend's name, for logs and errors ("io_uring", "epoll").
+    var name: String { get }
+    /// Blocks until ``wake()`` is called, I/O completes, or `timeoutNanoseconds` pass (`nil`: no
+    /// limit; `0`: just reap what is ready).
+    func park(timeoutNanoseconds: UInt64?)
+    /// Makes a current or next ``park(timeoutNanoseconds:)`` return. Thread-safe.
+    func wake()
+    /// Releases the backend's resources. Called once, on the shard thread, after the loop ends.
+    func close()
+}
+
+/// Which I/O backend shards use.
+public enum IOBackend: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// io_uring, or epoll when io_uring cannot start (the runtime reports which it chose).
+    case automatic
+    /// io_uring only: starting fails with an error naming the syscall and errno.
+    case uring
+    /// epoll only.
+    case epoll
+
+    public var description: String { rawValue }
+
+    /// Reads `MINISS_BACKEND` (`automatic`, `uring` or `epoll`) so a user can force a backend
+    /// without recompiling; `nil` when unset.
+    public static func fromEnvironment() throws -> IOBackend? {
+        guard let raw = getenv("MINISS_BACKEND").map({ String(cString: $0) }), !raw.isEmpty else {
+            return nil
+        }
+        guard let backend = IOBackend(rawValue: raw.lowercased()) else {
+            throw MinissError.invalidArgument(
+                "MINISS_BACKEND=\(raw) is not a backend; use one of: automatic, uring, epoll")
+        }
+        return backend
+    }
+
+    /// Starts a driver for this backend (called on the shard's thread).
+    func makeDriver() throws -> any ShardDriver {
+        switch self {
+        case .uring: return try UringDriver()
+        case .epoll: return try EpollDriver()
+        case .automatic:
+            do { return try UringDriver() } catch { return try EpollDriver() }
+        }
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif

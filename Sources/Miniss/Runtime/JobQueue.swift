@@ -1,0 +1,80 @@
+/// One unit of work for a shard's run loop.
+package enum ShardJob: Sendable {
+    /// A job that runs in a nonisolated context with the shard as its task executor (task
+    /// bodies, resumptions, jobs routed from the global executor).
+    case task(UnownedJob)
+    /// A job that runs isolated to the shard's serial executor (shard-bound actors).
+    case actor(UnownedJob)
+    /// Engine-internal work (cancelling a timer, shutdown steps).
+    case call(@Sendable () -> Void)
+}
+
+/// A growable FIFO ring buffer of jobs, owned by one thread. No allocation once it has grown to
+/// the peak backlog.
+package struct JobQueue: ~Copyable {
+    // SAFETY: `storage` holds `capacity` slots, of which the `count` slots starting at `head`
+    // (wrapping) are initialized. It is allocated in init, replaced only by grow(), freed in
+    // deinit; the queue is ~Copyable and owned by one shard, touched only by its thread.
+    private var storage: UnsafeMutablePointer<ShardJob>
+    private var capacity: Int
+    private var head = 0
+    package private(set) var count = 0
+
+    package init(initialCapacity: Int = 256) {
+        precondition(initialCapacity > 0 && initialCapacity & (initialCapacity - 1) == 0,
+            "JobQueue capacity must be a power of two")
+        capacity = initialCapacity
+        storage = .allocate(capacity: initialCapacity)
+    }
+
+    deinit {
+        for offset in 0..<count {
+            (storage + ((head + offset) & (capacity - 1))).deinitialize(count: 1)
+        }
+        storage.deallocate()
+    }
+
+    package var isEmpty: Bool { count == 0 }
+
+    package mutating func append(_ job: ShardJob) {
+        if count == capacity { grow() }
+        (storage + ((head + count) & (capacity - 1))).initialize(to: job)
+        count += 1
+    }
+
+    package mutating func popFirst() -> ShardJob? {
+        guard count > 0 else { return nil }
+        let job = (storage + head).move()
+        head = (head + 1) & (capacity - 1)
+        count -= 1
+        return job
+    }
+
+    /// Removes the job at `offset` from the front (0 = next in FIFO order). For schedulers that
+    /// pick jobs out of order (the simulator); O(count).
+    package mutating func remove(at offset: Int) -> ShardJob {
+        precondition(offset >= 0 && offset < count, "JobQueue.remove(at: \(offset)) out of 0..<\(count)")
+        let job = (storage + ((head + offset) & (capacity - 1))).move()
+        // Close the gap by shifting the later jobs one slot towards the front.
+        var position = offset
+        while position + 1 < count {
+            let from = storage + ((head + position + 1) & (capacity - 1))
+            (storage + ((head + position) & (capacity - 1))).initialize(to: from.move())
+            position += 1
+        }
+        count -= 1
+        return job
+    }
+
+    private mutating func grow() {
+        let newCapacity = capacity * 2
+        let bigger = UnsafeMutablePointer<ShardJob>.allocate(capacity: newCapacity)
+        for offset in 0..<count {
+            (bigger + offset).initialize(to: (storage + ((head + offset) & (capacity - 1))).move())
+        }
+        storage.deallocate()
+        storage = bigger
+        capacity = newCapacity
+        head = 0
+    }
+}

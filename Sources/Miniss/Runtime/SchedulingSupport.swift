@@ -1,0 +1,59 @@
+#if compiler(>=6.3)
+    @_spi(ExperimentalScheduling) import _Concurrency
+
+    /// `Task.sleep`, `ContinuousClock.sleep` and friends, called from a task running on a shard,
+    /// hand their wake-up job to the shard through this SPI (Swift 6.3), so the wake-up is a
+    /// timer on the shard's wheel instead of a Dispatch timer on another thread.
+    ///
+    /// Without it (other compilers) those sleeps still work, through the global executor's
+    /// timer, and their wake-ups arrive through the shard's inbox.
+    extension ShardEngine: SchedulingExecutor {
+        package func enqueue<C: Clock>(
+            _ job: consuming ExecutorJob, at instant: C.Instant, tolerance: C.Duration?, clock: C
+        ) {
+            let job = UnownedJob(job)
+            let deadline = deadlineNanoseconds(for: instant, of: clock)
+            if isCurrent {
+                schedule(job, atNanoseconds: deadline)
+            } else {
+                execute { [self] in schedule(job, atNanoseconds: deadline) }
+            }
+        }
+    }
+#endif
+
+extension ShardEngine {
+    /// Converts an instant of any clock to this engine's time line.
+    ///
+    /// `ShardClock` instants are already on it. Other clocks' instants become "now plus the
+    /// remaining delay", measured on that clock. In virtual time the delay is rounded to the
+    /// nearest tick, which absorbs the real time that passed between the caller reading its
+    /// clock and this call (the standard library passes an absolute `ContinuousClock` instant).
+    func deadlineNanoseconds<C: Clock>(for instant: C.Instant, of clock: C) -> UInt64 {
+        if let shardInstant = instant as? ShardClock.Instant {
+            return UInt64(clamping: max(0, shardInstant.nanoseconds))
+        }
+        guard let delay = clock.now.duration(to: instant) as? Duration else {
+            preconditionFailure(
+                "Miniss shards schedule sleeps on clocks whose Duration is Swift.Duration; \(C.self) is not one")
+        }
+        var delayNanoseconds = max(0, delay.nanosecondsClamped)
+        if timeSource.isVirtual {
+            let tick = Int64(tickNanoseconds)
+            delayNanoseconds = (delayNanoseconds + tick / 2) / tick * tick
+        }
+        return nowNanoseconds &+ UInt64(delayNanoseconds)
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, clamped to `Int64`.
+    var nanosecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (sum, overflow2) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        if overflow2 { return seconds < 0 ? .min : .max }
+        return sum
+    }
+}

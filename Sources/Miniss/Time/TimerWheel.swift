@@ -1,0 +1,311 @@
+/// Identifies one timer in a ``TimerWheel``. Stale after the timer fires or is cancelled: the
+/// generation no longer matches, so a late `cancel` is a harmless no-op.
+package struct TimerID: Hashable, Sendable, CustomStringConvertible {
+    package let index: UInt32
+    package let generation: UInt32
+
+    package var description: String { "timer#\(index).\(generation)" }
+}
+
+/// A hierarchical timing wheel (Varghese & Lauck), one per shard, owned by the shard's thread.
+///
+/// Time is counted in ticks. Six levels of 64 slots cover 2^36 ticks (about 2.2 years at 1 ms);
+/// a timer further out than the current 2^36-tick window waits in an overflow list until its
+/// window starts. A timer sits at the level of the highest 6-bit group in which its deadline
+/// differs from the wheel's current tick, so every level-`L` timer expires after every
+/// level-`L-1` timer; when the wheel reaches a slot of level `L > 0` it moves (cascades) that
+/// slot's timers down, each timer moving at most six times in its life.
+///
+/// - insert and cancel are O(1): intrusive doubly linked lists over a node slab, no allocation
+///   once the slab has grown to the peak number of pending timers;
+/// - finding the next expiry is O(levels) with one 64-bit occupancy bitmap per level;
+/// - a timer fires exactly once, at `advance(to:)` with a tick `>= deadline`, never before;
+///   timers fire in deadline order, equal deadlines in insertion order; a deadline that had
+///   already passed when the timer was inserted counts as the tick it was inserted at.
+package struct TimerWheel<Payload>: ~Copyable {
+    package static var levelCount: Int { 6 }
+    package static var slotsPerLevel: Int { 64 }
+    /// Ticks covered by the levels; deadlines in a later window of this size overflow.
+    package static var windowTicks: UInt64 { 1 << 36 }
+
+    private static var slotBits: UInt64 { 6 }
+    private static var slotMask: UInt64 { 63 }
+    private static var overflowList: Int { 6 * 64 }
+    private static var listCount: Int { 6 * 64 + 1 }
+    private static var noNode: Int32 { -1 }
+    private static var freeLocation: Int16 { -1 }
+
+    private struct Node {
+        var next: Int32
+        var prev: Int32
+        var generation: UInt32
+        /// The list the node is linked in (`level * 64 + slot`, or `overflowList`), or -1 if free.
+        var location: Int16
+        var deadline: UInt64
+        var payload: Payload?
+    }
+
+    // SAFETY: `nodes`, `heads`, `tails` and `occupied` are allocated by `init`, grown only by
+    // `grow()`, and freed only by `deinit`. The wheel is ~Copyable, so exactly one owner holds
+    // them, and it is only touched by the shard thread that owns the wheel.
+    private var nodes: UnsafeMutablePointer<Node>
+    private var capacity: Int
+    private var initialized: Int = 0
+    private var freeHead: Int32 = -1
+    private let heads: UnsafeMutablePointer<Int32>
+    private let tails: UnsafeMutablePointer<Int32>
+    private let occupied: UnsafeMutablePointer<UInt64>
+
+    /// The wheel's current tick: every timer with a deadline at or before it has fired.
+    package private(set) var currentTick: UInt64
+    /// Number of pending (inserted, not yet fired or cancelled) timers.
+    package private(set) var count: Int = 0
+
+    package var isEmpty: Bool { count == 0 }
+
+    /// Creates an empty wheel whose current tick is `startTick`.
+    package init(startTick: UInt64 = 0, initialCapacity: Int = 64) {
+        precondition(initialCapacity > 0, "initialCapacity must be positive")
+        currentTick = startTick
+        capacity = initialCapacity
+        nodes = .allocate(capacity: initialCapacity)
+        heads = .allocate(capacity: Self.listCount)
+        heads.initialize(repeating: Self.noNode, count: Self.listCount)
+        tails = .allocate(capacity: Self.listCount)
+        tails.initialize(repeating: Self.noNode, count: Self.listCount)
+        occupied = .allocate(capacity: Self.levelCount)
+        occupied.initialize(repeating: 0, count: Self.levelCount)
+    }
+
+    deinit {
+        nodes.deinitialize(count: initialized)
+        nodes.deallocate()
+        heads.deallocate()
+        tails.deallocate()
+        occupied.deallocate()
+    }
+
+    // MARK: Public operations
+
+    /// Adds a timer that fires at the first `advance(to:)` reaching `deadline` (in ticks). A
+    /// deadline at or before the current tick fires at the next `advance`.
+    package mutating func insert(deadline: UInt64, _ payload: Payload) -> TimerID {
+        let index = allocateNode()
+        nodes[index].deadline = deadline
+        nodes[index].payload = payload
+        link(index, into: list(for: deadline))
+        count += 1
+        return TimerID(index: UInt32(index), generation: nodes[index].generation)
+    }
+
+    /// Removes a pending timer and returns its payload; `nil` if it already fired or was
+    /// cancelled (or the id is from another wheel).
+    package mutating func cancel(_ id: TimerID) -> Payload? {
+        guard let index = liveIndex(id) else { return nil }
+        unlink(index)
+        count -= 1
+        return freeNode(index)
+    }
+
+    /// The deadline of a pending timer, or `nil`.
+    package func deadline(of id: TimerID) -> UInt64? {
+        guard let index = liveIndex(id) else { return nil }
+        return nodes[index].deadline
+    }
+
+    /// The earliest tick at which `advance(to:)` has work to do (fire or cascade), or `nil` if
+    /// no timer is pending. Never later than the earliest pending deadline, so sleeping until
+    /// this tick never oversleeps a timer.
+    package func nextExpiration() -> UInt64? {
+        if let slot = nextOccupiedSlot() { return slot.start }
+        return overflowWindowStart()
+    }
+
+    /// Moves the wheel to `tick`, calling `fire` for every timer whose deadline is `<= tick`, in
+    /// deadline order (ties in insertion order; see the type's documentation for overdue
+    /// inserts). `fire` must not use the wheel.
+    package mutating func advance(to tick: UInt64, _ fire: (TimerID, Payload) -> Void) {
+        precondition(tick >= currentTick, "the wheel cannot move back: \(tick) < \(currentTick)")
+        while true {
+            if let slot = nextOccupiedSlot() {
+                guard slot.start <= tick else { break }
+                currentTick = max(currentTick, slot.start)
+                processList(slot.level * Self.slotsPerLevel + slot.index, fire)
+            } else if let windowStart = overflowWindowStart(), windowStart <= tick {
+                currentTick = windowStart
+                processList(Self.overflowList, fire)
+            } else {
+                break
+            }
+        }
+        currentTick = tick
+    }
+
+    /// Calls `body` for every pending timer (in no particular order). For checkers and tests.
+    package func forEachPending(_ body: (TimerID, UInt64) -> Void) {
+        for index in 0..<initialized where nodes[index].location != Self.freeLocation {
+            body(TimerID(index: UInt32(index), generation: nodes[index].generation), nodes[index].deadline)
+        }
+    }
+
+    /// Removes every pending timer, returning their payloads in deadline order.
+    package mutating func removeAll() -> [Payload] {
+        var pending: [(UInt64, Int, Payload)] = []
+        for index in 0..<initialized where nodes[index].location != Self.freeLocation {
+            let deadline = nodes[index].deadline
+            unlink(index)
+            count -= 1
+            if let payload = freeNode(index) { pending.append((deadline, index, payload)) }
+        }
+        pending.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        return pending.map(\.2)
+    }
+
+    // MARK: Placement
+
+    /// The list a timer with `deadline` belongs in, relative to the current tick.
+    private func list(for deadline: UInt64) -> Int {
+        if deadline <= currentTick {
+            return Int(currentTick & Self.slotMask)  // level 0, the current slot
+        }
+        let differing = deadline ^ currentTick
+        if differing >> 36 != 0 { return Self.overflowList }
+        let highestBit = 63 - (differing | Self.slotMask).leadingZeroBitCount
+        let level = highestBit / 6
+        let slot = Int((deadline >> (UInt64(level) * Self.slotBits)) & Self.slotMask)
+        return level * Self.slotsPerLevel + slot
+    }
+
+    private struct Slot {
+        var level: Int
+        var index: Int
+        var start: UInt64
+    }
+
+    private func nextOccupiedSlot() -> Slot? {
+        for level in 0..<Self.levelCount {
+            let bits = occupied[level]
+            if bits == 0 { continue }
+            let shift = UInt64(level) * Self.slotBits
+            let position = Int((currentTick >> shift) & Self.slotMask)
+            // Every timer at this level lies in the current window of the level above, at or
+            // after the current slot, so the first occupied slot from `position` is the next.
+            let rotated = (bits >> UInt64(position)) | (bits << UInt64((64 - position) & 63))
+            let slot = (position + rotated.trailingZeroBitCount) & 63
+            assert(slot >= position, "timer wheel level \(level) wrapped: slot \(slot) < \(position)")
+            let levelSpan = shift + Self.slotBits
+            let levelStart = levelSpan >= 64 ? 0 : currentTick & ~((UInt64(1) << levelSpan) - 1)
+            return Slot(level: level, index: slot, start: levelStart + (UInt64(slot) << shift))
+        }
+        return nil
+    }
+
+    /// Start of the 2^36-tick window holding the earliest overflowed timer, if any.
+    private func overflowWindowStart() -> UInt64? {
+        var index = heads[Self.overflowList]
+        guard index != Self.noNode else { return nil }
+        var earliest = UInt64.max
+        while index != Self.noNode {
+            earliest = min(earliest, nodes[Int(index)].deadline)
+            index = nodes[Int(index)].next
+        }
+        return earliest & ~(Self.windowTicks - 1)
+    }
+
+    /// Detaches one list, then fires each timer that is due and re-places the others.
+    private mutating func processList(_ list: Int, _ fire: (TimerID, Payload) -> Void) {
+        var index = heads[list]
+        heads[list] = Self.noNode
+        tails[list] = Self.noNode
+        if list != Self.overflowList { clearOccupied(list) }
+        while index != Self.noNode {
+            let node = Int(index)
+            index = nodes[node].next
+            if nodes[node].deadline <= currentTick {
+                let id = TimerID(index: UInt32(node), generation: nodes[node].generation)
+                count -= 1
+                let payload = freeNode(node)!
+                fire(id, payload)
+            } else {
+                link(node, into: self.list(for: nodes[node].deadline))
+            }
+        }
+    }
+
+    // MARK: Lists and slab
+
+    private mutating func link(_ node: Int, into list: Int) {
+        let tail = tails[list]
+        nodes[node].location = Int16(list)
+        nodes[node].prev = tail
+        nodes[node].next = Self.noNode
+        if tail == Self.noNode {
+            heads[list] = Int32(node)
+            if list != Self.overflowList { setOccupied(list) }
+        } else {
+            nodes[Int(tail)].next = Int32(node)
+        }
+        tails[list] = Int32(node)
+    }
+
+    private mutating func unlink(_ node: Int) {
+        let list = Int(nodes[node].location)
+        let prev = nodes[node].prev
+        let next = nodes[node].next
+        if prev == Self.noNode { heads[list] = next } else { nodes[Int(prev)].next = next }
+        if next == Self.noNode { tails[list] = prev } else { nodes[Int(next)].prev = prev }
+        if heads[list] == Self.noNode && list != Self.overflowList { clearOccupied(list) }
+    }
+
+    private func setOccupied(_ list: Int) {
+        occupied[list / Self.slotsPerLevel] |= UInt64(1) << UInt64(list % Self.slotsPerLevel)
+    }
+
+    private func clearOccupied(_ list: Int) {
+        occupied[list / Self.slotsPerLevel] &= ~(UInt64(1) << UInt64(list % Self.slotsPerLevel))
+    }
+
+    private func liveIndex(_ id: TimerID) -> Int? {
+        let index = Int(id.index)
+        guard index < initialized, nodes[index].location != Self.freeLocation,
+            nodes[index].generation == id.generation
+        else { return nil }
+        return index
+    }
+
+    private mutating func allocateNode() -> Int {
+        if freeHead != Self.noNode {
+            let index = Int(freeHead)
+            freeHead = nodes[index].next
+            return index
+        }
+        if initialized == capacity { grow() }
+        nodes.advanced(by: initialized).initialize(
+            to: Node(next: Self.noNode, prev: Self.noNode, generation: 0, location: Self.freeLocation,
+                deadline: 0, payload: nil))
+        initialized += 1
+        return initialized - 1
+    }
+
+    /// Returns a node to the free list and takes its payload out.
+    private mutating func freeNode(_ index: Int) -> Payload? {
+        let payload = nodes[index].payload.take()
+        nodes[index].location = Self.freeLocation
+        nodes[index].generation &+= 1
+        nodes[index].next = freeHead
+        freeHead = Int32(index)
+        return payload
+    }
+
+    private mutating func grow() {
+        let newCapacity = capacity * 2
+        precondition(newCapacity <= Int(Int32.max), "timer wheel is full (\(capacity) timers)")
+        let bigger = UnsafeMutablePointer<Node>.allocate(capacity: newCapacity)
+        // SAFETY: moves the `initialized` live nodes into the new slab, then frees the old one;
+        // nothing else holds a pointer into the slab (links are indices).
+        bigger.moveInitialize(from: nodes, count: initialized)
+        nodes.deallocate()
+        nodes = bigger
+        capacity = newCapacity
+    }
+}

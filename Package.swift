@@ -38,7 +38,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "miniss-bench",
-            dependencies: ["Miniss"],
+            dependencies: ["Miniss", "CMinissLinux"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(

@@ -1,20 +1,14 @@
 import Miniss
 
-let runtime = try Runtime(shards: 1)
-print("backend:", runtime.backendName)
-let v = try runtime.run {
-    let h = spawn { 6 * 7 }
-    try await sleep(for: .milliseconds(20))
-    let t0 = ShardClock().now
-    try await Task.sleep(for: .milliseconds(15))
-    let t1 = ShardClock().now
-    print("Task.sleep took", t0.duration(to: t1), "on shard", Shard.current?.id as Any)
-    let inner = Task { () -> Int? in
-        try? await Task.sleep(for: .milliseconds(5))
-        return Shard.current?.id
+let runtime = try Runtime(shards: 1, configuration: .init(pinThreads: false, idleSpin: .zero))
+let sleepers = (0..<10).map { _ in runtime.spawn { try await sleep(for: .seconds(3600)) } }
+let untracked = runtime.spawn {
+    Task {
+        try? await Task.sleep(for: .seconds(3600)); print("untracked woke")
     }
-    print("Task {} ran on shard", await inner.value as Any)
-    return try await h.value
+    return 0
 }
-print("value", v)
+let r = try runtime.run { 1 }
+print("r", r)
 runtime.shutdown()
+for (i, s) in sleepers.enumerated() { print(i, s.isFinished) }

@@ -120,7 +120,9 @@ struct TimerWheelTests {
         var now: UInt64
 
         mutating func advance(to tick: UInt64) -> [Int] {
-            let due = pending.filter { $0.deadline <= tick }.sorted { ($0.effective, $0.order) < ($1.effective, $1.order) }
+            let due = pending.filter { $0.deadline <= tick }.sorted {
+                ($0.effective, $0.order) < ($1.effective, $1.order)
+            }
             pending.removeAll { $0.deadline <= tick }
             now = tick
             return due.map(\.payload)
@@ -182,7 +184,8 @@ struct TimerWheelTests {
                 if let next = wheel.nextExpiration(), let earliest = model.pending.map(\.deadline).min(),
                     next > max(earliest, model.now)
                 {
-                    return "seed \(seed) step \(step): nextExpiration \(next) is after the earliest deadline \(earliest)"
+                    return
+                        "seed \(seed) step \(step): nextExpiration \(next) is after the earliest deadline \(earliest)"
                 }
                 let before = model.now
                 let fired = advance(&wheel, to: target)
@@ -190,7 +193,8 @@ struct TimerWheelTests {
                 let expected = model.advance(to: target)
                 guard fired == expected else {
                     let details = fired.map { "\($0): due \(inserted[$0]!.deadline), inserted at \(inserted[$0]!.now)" }
-                    return "seed \(seed) step \(step): advance from \(before) to \(target) fired \(fired), expected \(expected) (\(details))"
+                    return
+                        "seed \(seed) step \(step): advance from \(before) to \(target) fired \(fired), expected \(expected) (\(details))"
                 }
             }
             guard wheel.count == model.pending.count else {
@@ -206,7 +210,8 @@ struct TimerWheelTests {
             ProcessInfo.processInfo.environment["MINISS_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(1...300)
         for seed in seeds {
             if let failure = Self.checkAgainstModel(seed: seed, operations: 1_500) {
-                Issue.record("\(failure)\nreplay: MINISS_SEED=\(seed) swift test --filter randomOperationsMatchReferenceModel")
+                Issue.record(
+                    "\(failure)\nreplay: MINISS_SEED=\(seed) swift test --filter randomOperationsMatchReferenceModel")
                 return
             }
         }

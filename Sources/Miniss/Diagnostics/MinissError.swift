@@ -43,6 +43,7 @@ public struct MinissError: Error, CustomStringConvertible, Sendable, Equatable {
         self.message = message
     }
 
+    /// The ``message``.
     public var description: String { message }
 
     static func runtimeNotRunning(_ action: String) -> MinissError {

@@ -24,6 +24,7 @@ public enum IOBackend: String, Sendable, CaseIterable, CustomStringConvertible {
     /// epoll only.
     case epoll
 
+    /// The backend's name, as `MINISS_BACKEND` accepts it.
     public var description: String { rawValue }
 
     /// Reads `MINISS_BACKEND` (`automatic`, `uring` or `epoll`) so a user can force a backend
@@ -32,9 +33,19 @@ public enum IOBackend: String, Sendable, CaseIterable, CustomStringConvertible {
         guard let raw = getenv("MINISS_BACKEND").map({ String(cString: $0) }), !raw.isEmpty else {
             return nil
         }
-        guard let backend = IOBackend(rawValue: raw.lowercased()) else {
+        return try parse(raw, source: "MINISS_BACKEND")
+    }
+
+    /// Parses a backend name (`automatic`, `uring`, `io_uring` or `epoll`, any case).
+    ///
+    /// - Throws: ``MinissError`` (``MinissError/Code/invalidArgument``) naming `source` and the
+    ///   accepted values.
+    public static func parse(_ raw: String, source: String = "backend") throws -> IOBackend {
+        let name = raw.lowercased()
+        if name == "io_uring" { return .uring }
+        guard let backend = IOBackend(rawValue: name) else {
             throw MinissError.invalidArgument(
-                "MINISS_BACKEND=\(raw) is not a backend; use one of: automatic, uring, epoll")
+                "\(source)=\(raw) is not a backend; use one of: automatic, uring, epoll")
         }
         return backend
     }

@@ -88,7 +88,8 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
             }
             guard count > 0 else { return }
             withUnsafeBytes(of: &tags) { tagBytes in
-                for index in 0..<Int(count) where tagBytes.load(fromByteOffset: index * 8, as: UInt64.self) == Self.wakeTag {
+                for index in 0..<Int(count)
+                where tagBytes.load(fromByteOffset: index * 8, as: UInt64.self) == Self.wakeTag {
                     wakeArmed = false
                 }
             }

@@ -21,7 +21,8 @@ package struct JobQueue: ~Copyable {
     package private(set) var count = 0
 
     package init(initialCapacity: Int = 256) {
-        precondition(initialCapacity > 0 && initialCapacity & (initialCapacity - 1) == 0,
+        precondition(
+            initialCapacity > 0 && initialCapacity & (initialCapacity - 1) == 0,
             "JobQueue capacity must be a power of two")
         capacity = initialCapacity
         storage = .allocate(capacity: initialCapacity)

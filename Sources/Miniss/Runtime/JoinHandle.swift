@@ -9,10 +9,10 @@
 /// ```
 public struct JoinHandle<Success: Sendable>: Sendable {
     private let task: Task<Success, any Error>?
-    private let record: TaskRecord?
+    private let record: TaskRecord.Of<Success>?
     private let failure: MinissError?
 
-    init(task: Task<Success, any Error>, record: TaskRecord) {
+    init(task: Task<Success, any Error>, record: TaskRecord.Of<Success>) {
         self.task = task
         self.record = record
         self.failure = nil
@@ -32,9 +32,15 @@ public struct JoinHandle<Success: Sendable>: Sendable {
     /// The task's result. Throws what the task threw; `CancellationError` if it was cancelled
     /// before it started (its body then never runs); ``MinissError`` if it could not be spawned
     /// (for example ``MinissError/Code/runtimeNotRunning``).
+    ///
+    /// Awaited outside the runtime, the waiting task resumes on the executor it came from, not
+    /// on the shard that ran the spawned task.
     public var value: Success {
         get async throws {
             if let failure { throw failure }
+            if ShardEngine.current == nil, let record {
+                return try await record.valueFromOutside()
+            }
             return try await task!.value
         }
     }

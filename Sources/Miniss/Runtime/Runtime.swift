@@ -101,7 +101,8 @@ public final class Runtime: Sendable {
         }
         if configuration.time == .virtual && shards != 1 {
             throw MinissError.invalidArgument(
-                "virtual time needs shards: 1 (got \(shards)); use MinissSimulator to run several shards in virtual time")
+                "virtual time needs shards: 1 (got \(shards)); use MinissSimulator to run several shards in virtual time"
+            )
         }
         let backend = try IOBackend.fromEnvironment() ?? configuration.backend
         _ = GlobalExecutorHook.isInstalled
@@ -180,7 +181,8 @@ public final class Runtime: Sendable {
         if ShardEngine.current != nil {
             throw MinissError(
                 .runCalledFromShard,
-                "Runtime.run blocks its thread, so it cannot be called on a shard; spawn the work and await its value instead")
+                "Runtime.run blocks its thread, so it cannot be called on a shard; spawn the work and await its value instead"
+            )
         }
         guard isRunning.load(ordering: .acquiring) else { throw MinissError.runtimeNotRunning("run") }
         let result = Latch<Result<T, any Error>>()
@@ -214,7 +216,8 @@ public final class Runtime: Sendable {
             return PeriodicHandle(handle: .failed(error), state: PeriodicState())
         }
         guard isRunning.load(ordering: .acquiring) else {
-            return PeriodicHandle(handle: .failed(MinissError.runtimeNotRunning("spawnPeriodic")), state: PeriodicState())
+            return PeriodicHandle(
+                handle: .failed(MinissError.runtimeNotRunning("spawnPeriodic")), state: PeriodicState())
         }
         return engines[shard].spawnPeriodic(every: period, missedTickBehavior: missedTickBehavior, body)
     }

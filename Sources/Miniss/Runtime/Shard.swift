@@ -34,8 +34,11 @@ public struct Shard: Sendable, Hashable, CustomStringConvertible {
         await Task.yield()
     }
 
+    /// Whether both handles refer to the same shard.
     public static func == (lhs: Shard, rhs: Shard) -> Bool { lhs.engine === rhs.engine }
+    /// Hashes the shard's identity.
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(engine)) }
+    /// "Shard(id)".
     public var description: String { "Shard(\(id))" }
 }
 

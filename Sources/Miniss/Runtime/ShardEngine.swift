@@ -303,20 +303,21 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         _ body: sending @escaping () async throws -> T,
         completion: (@Sendable (Result<T, any Error>) -> Void)? = nil
     ) -> JoinHandle<T> {
-        let record = TaskRecord()
+        let record = TaskRecord.Of<T>()
         let task = Task<T, any Error>(executorPreference: self) { [self] in
             register(record)
             defer { unregister(record) }
+            let result: Result<T, any Error>
             do {
                 // A task cancelled before it started does not run its body.
                 try Task.checkCancellation()
-                let value = try await body()
-                completion?(.success(value))
-                return value
+                result = .success(try await body())
             } catch {
-                completion?(.failure(error))
-                throw error
+                result = .failure(error)
             }
+            completion?(result)
+            record.complete(with: result)
+            return try result.get()
         }
         return JoinHandle(task: task, record: record)
     }
@@ -398,10 +399,11 @@ package final class Sleeper: @unchecked Sendable {
 }
 
 /// Bookkeeping for one spawned task: lets the shard cancel it at shutdown, and backs
-/// ``JoinHandle/isFinished``.
-package final class TaskRecord: @unchecked Sendable {
-    // SAFETY (@unchecked Sendable): `task`, `next` and `previous` are used only on the owning
-    // shard's thread (register/unregister/shutdown run there); `finished` is atomic.
+/// ``JoinHandle/isFinished`` and waits from outside the runtime.
+package class TaskRecord: @unchecked Sendable {
+    // SAFETY (@unchecked Sendable): `task`, `isRegistered`, `next` and `previous` are used only
+    // on the owning shard's thread (register/unregister/shutdown run there); `finished` is
+    // atomic; the result and waiters of `Of<T>` are behind a mutex.
     var task: UnsafeCurrentTask?
     var isRegistered = false
     var next: TaskRecord?
@@ -412,6 +414,45 @@ package final class TaskRecord: @unchecked Sendable {
 
     var isFinished: Bool { finished.load(ordering: .acquiring) }
     func markFinished() { finished.store(true, ordering: .releasing) }
+
+    /// The record of a task returning `T`: keeps the result for waiters outside the runtime.
+    final class Of<T: Sendable>: TaskRecord, @unchecked Sendable {
+        private struct State {
+            var result: Result<T, any Error>?
+            var waiters: [UnsafeContinuation<T, any Error>] = []
+        }
+
+        private let state = Mutex(State())
+
+        /// Stores the result and resumes the outside waiters. Called once, on the shard.
+        func complete(with result: Result<T, any Error>) {
+            let waiters = state.withLock { state in
+                state.result = result
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            guard !waiters.isEmpty else { return }
+            // The waiters are tasks from outside the runtime. Resumed with the shard's routing
+            // in force, the global-executor hook would adopt them onto this shard's thread;
+            // suspending the routing sends them back to the executor they came from.
+            let router = miniss_current_router()
+            miniss_set_current_router(nil)
+            defer { miniss_set_current_router(router) }
+            for waiter in waiters { waiter.resume(with: result) }
+        }
+
+        /// Waits for the result from a task that does not run on a shard.
+        func valueFromOutside() async throws -> T {
+            try await withUnsafeThrowingContinuation { continuation in
+                let ready = state.withLock { state -> Result<T, any Error>? in
+                    if let result = state.result { return result }
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
+        }
+    }
 
     /// An intrusive doubly linked list of live tasks; O(1) insert and remove.
     struct ListHead {

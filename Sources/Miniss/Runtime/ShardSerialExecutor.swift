@@ -31,20 +31,24 @@ public final class ShardSerialExecutor: SerialExecutor {
     /// The id of the shard this executor runs on.
     public var shardID: Int { engine.id }
 
+    /// Queues an actor job on the shard (from any thread).
     public func enqueue(_ job: consuming ExecutorJob) {
         engine.submit(.actor(UnownedJob(job)))
     }
 
+    /// The unowned reference actors return from `unownedExecutor`.
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
+    /// Traps unless called on the shard's thread.
     public func checkIsolated() {
         precondition(
             engine.isCurrent,
             "expected to run on shard \(engine.id)'s thread (an actor bound to it), but this is another thread")
     }
 
+    /// Whether the calling thread is the shard's thread.
     public func isIsolatingCurrentContext() -> Bool? {
         engine.isCurrent
     }

@@ -68,7 +68,8 @@ public struct Interval: Sendable {
                 let periodNanoseconds = period.nanosecondsClamped
                 let behind = now.nanoseconds - scheduled.nanoseconds
                 let periods = behind / periodNanoseconds + 1
-                nextTick = scheduled.advanced(by: .nanoseconds(periods.multipliedReportingOverflow(by: periodNanoseconds).partialValue))
+                nextTick = scheduled.advanced(
+                    by: .nanoseconds(periods.multipliedReportingOverflow(by: periodNanoseconds).partialValue))
             }
         }
         return scheduled

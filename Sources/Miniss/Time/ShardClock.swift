@@ -25,24 +25,29 @@ public struct ShardClock: Clock, Sendable {
             self.nanoseconds = nanoseconds
         }
 
+        /// The instant `duration` later (earlier, if negative), clamped to the representable range.
         public func advanced(by duration: Duration) -> Instant {
             Instant(nanoseconds: nanoseconds.addingClamped(duration.nanosecondsClamped))
         }
 
+        /// The time from this instant to `other` (negative if `other` is earlier).
         public func duration(to other: Instant) -> Duration {
             .nanoseconds(other.nanoseconds.subtractingClamped(nanoseconds))
         }
 
+        /// Whether `lhs` comes before `rhs`.
         public static func < (lhs: Instant, rhs: Instant) -> Bool {
             lhs.nanoseconds < rhs.nanoseconds
         }
 
+        /// The instant as a duration since the origin.
         public var description: String { "ShardClock.Instant(\(Duration.nanoseconds(nanoseconds)))" }
     }
 
     /// Creates the clock. It has no state: it always reads the current shard's time.
     public init() {}
 
+    /// The current shard's time (the monotonic clock off a shard).
     public var now: Instant {
         let nanoseconds = ShardEngine.current?.nowNanoseconds ?? miniss_monotonic_ns()
         return Instant(nanoseconds: Int64(clamping: nanoseconds))

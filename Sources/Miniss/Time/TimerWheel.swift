@@ -281,7 +281,8 @@ package struct TimerWheel<Payload>: ~Copyable {
         }
         if initialized == capacity { grow() }
         nodes.advanced(by: initialized).initialize(
-            to: Node(next: Self.noNode, prev: Self.noNode, generation: 0, location: Self.freeLocation,
+            to: Node(
+                next: Self.noNode, prev: Self.noNode, generation: 0, location: Self.freeLocation,
                 deadline: 0, payload: nil))
         initialized += 1
         return initialized - 1

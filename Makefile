@@ -1,0 +1,61 @@
+# swift-miniss — every daily command. `make help` lists them.
+SHELL := /bin/bash
+SWIFT ?= swift
+# Sanitizer builds keep their own build folders so they never invalidate the normal one.
+ASAN_DIR := .build-asan
+TSAN_DIR := .build-tsan
+FORMAT_PATHS := Sources Tests Package.swift
+
+.PHONY: help deps build test run fmt fmt-fix lint quick check asan tsan full bench ci clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+deps: ## Install missing Debian packages (liburing-dev, libunwind-dev, pkg-config)
+	@scripts/install-deps.sh
+
+build: deps ## Debug build of everything
+	$(SWIFT) build
+
+test: deps ## Run the test suite
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+run: deps ## Build and start the demo program
+	$(SWIFT) build --product miniss-demo
+	.build/debug/miniss-demo
+
+fmt: ## Check formatting (swift-format)
+	$(SWIFT) format lint --strict --recursive $(FORMAT_PATHS)
+
+fmt-fix: ## Reformat in place
+	$(SWIFT) format --in-place --recursive $(FORMAT_PATHS)
+
+lint: fmt ## Formatting plus a warnings-as-errors build
+	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors
+
+quick: deps fmt ## Format check and build
+	$(SWIFT) build --build-tests
+
+check: quick ## quick + tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+asan: deps ## The whole test suite under AddressSanitizer + LeakSanitizer
+	ASAN_OPTIONS=detect_leaks=1:suppressions=$(CURDIR)/Sanitizers/asan.supp \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Sanitizers/lsan.supp:print_suppressions=0 \
+	$(SWIFT) test --disable-xctest --sanitize=address --scratch-path $(ASAN_DIR)
+
+tsan: deps ## The whole test suite under ThreadSanitizer
+	TSAN_OPTIONS=halt_on_error=1:suppressions=$(CURDIR)/Sanitizers/tsan.supp \
+	$(SWIFT) test --disable-xctest --sanitize=thread --scratch-path $(TSAN_DIR)
+
+full: check asan tsan ## check + asan + tsan
+
+bench: deps ## Release benchmarks: spawn and timer figures, written to docs/benchmarks/
+	$(SWIFT) build -c release --product miniss-bench
+	.build/release/miniss-bench --json docs/benchmarks/runtime.json --markdown docs/benchmarks/runtime.md
+
+ci: test asan tsan ## What CI runs (.ci/run)
+
+clean: ## Remove build folders
+	rm -rf .build $(ASAN_DIR) $(TSAN_DIR)

@@ -29,7 +29,12 @@ let package = Package(
         .target(
             name: "Miniss",
             dependencies: ["CMinissLinux", "CMinissUring", "CMinissUnwind"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            swiftSettings: [
+                .swiftLanguageMode(.v6),
+                // Nonisolated async functions run on the caller's executor instead of hopping
+                // to the generic one: no executor switch (and preference check) per call.
+                .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+            ]
         ),
         .executableTarget(
             name: "miniss-demo",

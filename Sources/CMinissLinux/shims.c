@@ -113,9 +113,16 @@ uint64_t miniss_process_cpu_ns(void) {
 // ---- Thread-local router -------------------------------------------------------------------
 
 static __thread void *current_router = NULL;
+static __thread bool routing_suspended = false;
 
 void *miniss_current_router(void) { return current_router; }
 void miniss_set_current_router(void *router) { current_router = router; }
+
+bool miniss_set_routing_suspended(bool suspended) {
+    bool previous = routing_suspended;
+    routing_suspended = suspended;
+    return previous;
+}
 
 // ---- Global enqueue hook -------------------------------------------------------------------
 // The Swift runtime exports `swift_task_enqueueGlobal_hook` (swift/Runtime/Concurrency.h): a
@@ -129,7 +136,9 @@ typedef void (*miniss_enqueue_hook)(void *job, miniss_enqueue_original original)
 
 extern miniss_enqueue_hook swift_task_enqueueGlobal_hook;
 
-static miniss_enqueue_hook previous_hook = NULL;
+// Atomic: written once before the hook is published, read by every hooked enqueue on any thread
+// (the runtime reads the hook pointer itself with a plain load; these atomics order our state).
+static _Atomic(miniss_enqueue_hook) previous_hook = NULL;
 static _Atomic(miniss_route_fn) route_function = NULL;
 static atomic_uint_fast64_t routed_count = 0;
 static atomic_uint_fast64_t passed_count = 0;
@@ -140,14 +149,15 @@ __attribute__((swiftcall)) static void miniss_enqueue_global(void *job,
                                                              miniss_enqueue_original original) {
     void *router = current_router;
     miniss_route_fn route = atomic_load_explicit(&route_function, memory_order_acquire);
-    if (router != NULL && route != NULL) {
+    if (router != NULL && route != NULL && !routing_suspended) {
         atomic_fetch_add_explicit(&routed_count, 1, memory_order_relaxed);
         route(router, job);
         return;
     }
     atomic_fetch_add_explicit(&passed_count, 1, memory_order_relaxed);
-    if (previous_hook != NULL) {
-        previous_hook(job, original);
+    miniss_enqueue_hook previous = atomic_load_explicit(&previous_hook, memory_order_acquire);
+    if (previous != NULL) {
+        previous(job, original);
     } else {
         original(job);
     }
@@ -157,7 +167,7 @@ bool miniss_install_global_hook(miniss_route_fn route) {
     pthread_mutex_lock(&install_lock);
     if (!installed) {
         atomic_store_explicit(&route_function, route, memory_order_release);
-        previous_hook = swift_task_enqueueGlobal_hook;
+        atomic_store_explicit(&previous_hook, swift_task_enqueueGlobal_hook, memory_order_release);
         swift_task_enqueueGlobal_hook = miniss_enqueue_global;
         installed = true;
     }

@@ -54,3 +54,12 @@ int miniss_symbolize(uintptr_t ip, char *name, size_t name_length, uintptr_t *of
     *offset = ip - (uintptr_t)info.dli_saddr;
     return 0;
 }
+
+// Exported by libswiftCore (swift/Demangling/Demangle.h, the C entry point).
+extern char *swift_demangle(const char *mangled_name, size_t mangled_name_length,
+                            char *output_buffer, size_t *output_buffer_size, uint32_t flags);
+
+char *miniss_demangle(const char *mangled) {
+    if (mangled == NULL || mangled[0] == 0) return NULL;
+    return swift_demangle(mangled, strlen(mangled), NULL, NULL, 0);
+}

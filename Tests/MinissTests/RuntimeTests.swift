@@ -136,6 +136,17 @@ struct RuntimeTests {
         }
     }
 
+    @Test func shutdownFromInsideTheRuntimeDoesNotDeadlock() throws {
+        let runtime = try realTimeRuntime()
+        let value = try runtime.run {
+            runtime.shutdown()  // cannot join its own thread: requests the stop and returns
+            return 7
+        }
+        #expect(value == 7)
+        #expect(!runtime.isAcceptingWork)
+        runtime.shutdown()
+    }
+
     @Test func invalidConfigurationsAreRejected() {
         #expect(throws: MinissError.self) { try Runtime(shards: 0) }
         #expect(throws: MinissError.self) { try Runtime(shards: 2, configuration: .init(time: .virtual)) }
@@ -241,7 +252,10 @@ struct ExecutorRoutingTests {
         try await runtime.spawn {
             for _ in 0..<1000 { await counter.increment() }
         }.value
-        for _ in 0..<100 { await counter.increment() }  // from the test's own (foreign) thread
+        for _ in 0..<100 {
+            await counter.increment()  // from the test's own (foreign) task
+            #expect(Shard.current == nil, "a foreign caller was adopted by the shard")
+        }
         #expect(await counter.value == 1100)
         #expect(await counter.offShardCalls == 0)
     }

@@ -44,6 +44,10 @@ uint64_t miniss_process_cpu_ns(void);
 void *miniss_current_router(void);
 void miniss_set_current_router(void *router);
 
+/// While set on a thread, the global-enqueue hook passes that thread's jobs through instead of
+/// routing them to its router. Returns the previous setting.
+bool miniss_set_routing_suspended(bool suspended);
+
 /// Called (on the routing thread) for every global enqueue made on a thread that has a router.
 typedef void (*miniss_route_fn)(void *router, void *job);
 

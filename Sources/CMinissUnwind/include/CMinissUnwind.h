@@ -19,4 +19,8 @@ int miniss_capture_stack_symbolized(uintptr_t *frames, uintptr_t *offsets, char 
 /// when the address has no symbol.
 int miniss_symbolize(uintptr_t ip, char *name, size_t name_length, uintptr_t *offset);
 
+/// Demangles a Swift symbol through the Swift runtime's swift_demangle. Returns a malloc'ed
+/// string the caller frees, or NULL if `mangled` is not a Swift symbol.
+char *miniss_demangle(const char *mangled);
+
 #endif

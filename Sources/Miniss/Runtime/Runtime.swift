@@ -72,6 +72,7 @@ public final class Runtime: Sendable {
     private let threads: [OSThread]
     private let isRunning = Atomic<Bool>(true)
     private let shutdownLock = Mutex<Bool>(false)
+    private let stopped = Latch<Bool>()
 
     /// The CPUs this process may run on (its affinity mask).
     public static var availableCPUCount: Int { Int(miniss_allowed_cpu_count()) }
@@ -238,11 +239,18 @@ public final class Runtime: Sendable {
             defer { alreadyStopped = true }
             return !alreadyStopped
         }
-        if first {
-            for engine in engines { engine.requestStop() }
+        guard first else {
+            // The first caller joins the threads; the others wait for it to finish.
+            if !onOwnThread { _ = stopped.wait() }
+            return
         }
-        if !onOwnThread {
+        for engine in engines { engine.requestStop() }
+        if onOwnThread {
+            // Joining would wait for this very thread: let the threads end on their own.
+            for thread in threads { thread.detach() }
+        } else {
             for thread in threads { thread.join() }
         }
+        stopped.set(true)
     }
 }

@@ -1,14 +1,6 @@
 import CMinissLinux
 import Synchronization
 
-/// What a timer does when it fires.
-package enum TimerAction {
-    /// Run a job: a `Task.sleep` wake-up handed to the shard through `SchedulingExecutor`.
-    case job(UnownedJob)
-    /// Resume a task suspended in ``sleep(for:tolerance:)``.
-    case resume(Sleeper)
-}
-
 /// One shard's engine: run queue, timer wheel, foreign-thread inbox and I/O driver, owned by
 /// one thread. It is also the shard's `TaskExecutor`: tasks spawned on the shard carry it as
 /// their executor preference.
@@ -45,8 +37,9 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     /// Set (on the shard thread) during the final drain: timers no longer wait.
     package private(set) var isDraining = false
 
-    private var taskList = TaskRecord.ListHead()
-    package private(set) var liveTaskCount = 0
+    /// The tasks spawned on this shard that are still running (see ShardEngine+Tasks.swift).
+    var taskList = TaskRecord.ListHead()
+    package internal(set) var liveTaskCount = 0
 
     /// The serial-executor facade for shard-bound actors.
     package private(set) lazy var serialExecutor = ShardSerialExecutor(engine: self)
@@ -82,6 +75,7 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
 
     /// Whether the calling thread is the one running this engine.
     package var isCurrent: Bool {
+        // SAFETY: only compares addresses; no reference is created from the pointer.
         miniss_current_router() == Unmanaged.passUnretained(self).toOpaque()
     }
 
@@ -160,6 +154,12 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         case .task(let job):
             job.runSynchronously(on: asUnownedTaskExecutor())
         case .actor(let job):
+            // Callers of a shard-bound actor may be tasks from outside the runtime; when the
+            // method returns they are enqueued from this thread, and routing would adopt them
+            // onto the shard. Suspended routing sends them back to their own executor (tasks
+            // spawned on the shard return through their executor preference regardless).
+            let wasSuspended = miniss_set_routing_suspended(true)
+            defer { _ = miniss_set_routing_suspended(wasSuspended) }
             job.runSynchronously(
                 isolatedTo: serialExecutor.asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
         case .call(let call):
@@ -201,38 +201,6 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         switch action {
         case .job(let job): ready.append(.task(job))
         case .resume(let sleeper): sleeper.resume(with: .success(()))
-        }
-    }
-
-    /// Schedules `job` to run once the time is `deadlineNanoseconds` or later.
-    package func schedule(_ job: UnownedJob, atNanoseconds deadlineNanoseconds: UInt64) {
-        precondition(isCurrent, "ShardEngine.schedule must run on shard \(id)'s thread")
-        if isDraining {
-            ready.append(.task(job))
-        } else {
-            _ = wheel.insert(deadline: tick(notBefore: deadlineNanoseconds), .job(job))
-        }
-    }
-
-    /// Suspends the calling task until `deadlineNanoseconds`; cancellation resumes it early with
-    /// `CancellationError`, and removes its timer.
-    package func sleep(untilNanoseconds deadlineNanoseconds: UInt64) async throws {
-        precondition(isCurrent, "ShardEngine.sleep must run on shard \(id)'s thread")
-        try Task.checkCancellation()
-        if isStopping { throw CancellationError() }
-        let sleeper = Sleeper()
-        try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                sleeper.continuation = continuation
-                sleeper.timer = wheel.insert(deadline: tick(notBefore: deadlineNanoseconds), .resume(sleeper))
-            }
-        } onCancel: {
-            // Any thread: the timer belongs to the shard, so the shard cancels it.
-            self.execute { [self] in
-                if let timer = sleeper.timer, wheel.cancel(timer) != nil {
-                    sleeper.resume(with: .failure(CancellationError()))
-                }
-            }
         }
     }
 
@@ -297,54 +265,6 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
 
     // MARK: Tasks and shutdown (shard thread unless noted)
 
-    /// Spawns `body` as a task on this shard; `completion` (if any) runs on the shard with the
-    /// result, before the task finishes. Any thread.
-    package func spawnTask<T: Sendable>(
-        _ body: sending @escaping () async throws -> T,
-        completion: (@Sendable (Result<T, any Error>) -> Void)? = nil
-    ) -> JoinHandle<T> {
-        let record = TaskRecord.Of<T>()
-        let task = Task<T, any Error>(executorPreference: self) { [self] in
-            register(record)
-            defer { unregister(record) }
-            let result: Result<T, any Error>
-            do {
-                // A task cancelled before it started does not run its body.
-                try Task.checkCancellation()
-                result = .success(try await body())
-            } catch {
-                result = .failure(error)
-            }
-            completion?(result)
-            record.complete(with: result)
-            return try result.get()
-        }
-        return JoinHandle(task: task, record: record)
-    }
-
-    private func register(_ record: TaskRecord) {
-        guard isCurrent else {
-            // The shard's thread has ended (the job was handed to the global executor): the
-            // task still runs, cancelled, so whoever awaits it is not left hanging.
-            withUnsafeCurrentTask { $0?.cancel() }
-            return
-        }
-        withUnsafeCurrentTask { record.task = $0 }
-        record.isRegistered = true
-        taskList.insert(record)
-        liveTaskCount += 1
-        if isStopping { record.task?.cancel() }
-    }
-
-    private func unregister(_ record: TaskRecord) {
-        defer { record.markFinished() }
-        guard record.isRegistered else { return }
-        record.isRegistered = false
-        taskList.remove(record)
-        record.task = nil
-        liveTaskCount -= 1
-    }
-
     /// Asks the shard to stop: it cancels its tasks, lets them finish, then ends its loop. Any
     /// thread; idempotent.
     package func requestStop() {
@@ -378,106 +298,6 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         }
         if !ready.isEmpty {
             print("miniss: shard \(id) stopped with \(ready.count) jobs still runnable; they were not run")
-        }
-    }
-}
-
-/// A task suspended in ``ShardEngine/sleep(untilNanoseconds:)``.
-package final class Sleeper: @unchecked Sendable {
-    // SAFETY (@unchecked Sendable): created, fired and cancelled on the owning shard's thread
-    // only (the cancellation handler forwards to that thread with `execute`).
-    var continuation: UnsafeContinuation<Void, any Error>?
-    var timer: TimerID?
-
-    /// Resumes the sleeping task once; later calls do nothing.
-    func resume(with result: Result<Void, any Error>) {
-        guard let continuation else { return }
-        self.continuation = nil
-        timer = nil
-        continuation.resume(with: result)
-    }
-}
-
-/// Bookkeeping for one spawned task: lets the shard cancel it at shutdown, and backs
-/// ``JoinHandle/isFinished`` and waits from outside the runtime.
-package class TaskRecord: @unchecked Sendable {
-    // SAFETY (@unchecked Sendable): `task`, `isRegistered`, `next` and `previous` are used only
-    // on the owning shard's thread (register/unregister/shutdown run there); `finished` is
-    // atomic; the result and waiters of `Of<T>` are behind a mutex.
-    var task: UnsafeCurrentTask?
-    var isRegistered = false
-    var next: TaskRecord?
-    // SAFETY: unowned(unsafe) avoids a retain cycle; a linked record's predecessor is alive
-    // because the list retains every linked record (through `first` or a `next`).
-    unowned(unsafe) var previous: TaskRecord?
-    private let finished = Atomic<Bool>(false)
-
-    var isFinished: Bool { finished.load(ordering: .acquiring) }
-    func markFinished() { finished.store(true, ordering: .releasing) }
-
-    /// The record of a task returning `T`: keeps the result for waiters outside the runtime.
-    final class Of<T: Sendable>: TaskRecord, @unchecked Sendable {
-        private struct State {
-            var result: Result<T, any Error>?
-            var waiters: [UnsafeContinuation<T, any Error>] = []
-        }
-
-        private let state = Mutex(State())
-
-        /// Stores the result and resumes the outside waiters. Called once, on the shard.
-        func complete(with result: Result<T, any Error>) {
-            let waiters = state.withLock { state in
-                state.result = result
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            guard !waiters.isEmpty else { return }
-            // The waiters are tasks from outside the runtime. Resumed with the shard's routing
-            // in force, the global-executor hook would adopt them onto this shard's thread;
-            // suspending the routing sends them back to the executor they came from.
-            let router = miniss_current_router()
-            miniss_set_current_router(nil)
-            defer { miniss_set_current_router(router) }
-            for waiter in waiters { waiter.resume(with: result) }
-        }
-
-        /// Waits for the result from a task that does not run on a shard.
-        func valueFromOutside() async throws -> T {
-            try await withUnsafeThrowingContinuation { continuation in
-                let ready = state.withLock { state -> Result<T, any Error>? in
-                    if let result = state.result { return result }
-                    state.waiters.append(continuation)
-                    return nil
-                }
-                if let ready { continuation.resume(with: ready) }
-            }
-        }
-    }
-
-    /// An intrusive doubly linked list of live tasks; O(1) insert and remove.
-    struct ListHead {
-        private var first: TaskRecord?
-
-        mutating func insert(_ record: TaskRecord) {
-            record.next = first
-            record.previous = nil
-            first?.previous = record
-            first = record
-        }
-
-        mutating func remove(_ record: TaskRecord) {
-            if let previous = record.previous { previous.next = record.next } else { first = record.next }
-            record.next?.previous = record.previous
-            record.next = nil
-            record.previous = nil
-        }
-
-        func forEach(_ body: (TaskRecord) -> Void) {
-            var cursor = first
-            while let record = cursor {
-                cursor = record.next
-                body(record)
-            }
         }
     }
 }

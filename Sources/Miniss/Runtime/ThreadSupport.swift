@@ -74,10 +74,18 @@ final class OSThread: @unchecked Sendable {
         precondition(result == 0, "pthread_create failed with errno \(result)")
     }
 
+    /// Waits for the thread to end. Call once, from another thread, or `detach()` instead.
     func join() {
         guard !joined else { return }
         joined = true
         pthread_join(handle, nil)
+    }
+
+    /// Lets the thread release its resources when it ends, without being joined.
+    func detach() {
+        guard !joined else { return }
+        joined = true
+        pthread_detach(handle)
     }
 
     /// Whether the calling thread is this thread.

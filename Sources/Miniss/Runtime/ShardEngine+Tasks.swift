@@ -1,0 +1,134 @@
+import CMinissLinux
+import Synchronization
+
+extension ShardEngine {
+    /// Spawns `body` as a task on this shard; `completion` (if any) runs on the shard with the
+    /// result, before the task finishes. Any thread.
+    package func spawnTask<T: Sendable>(
+        _ body: sending @escaping () async throws -> T,
+        completion: (@Sendable (Result<T, any Error>) -> Void)? = nil
+    ) -> JoinHandle<T> {
+        let record = TaskRecord()
+        let task = Task<T, any Error>(executorPreference: self) { [self] in
+            register(record)
+            defer { unregister(record) }
+            guard let completion else {
+                // A task cancelled before it started does not run its body.
+                try Task.checkCancellation()
+                return try await body()
+            }
+            do {
+                try Task.checkCancellation()
+                let value = try await body()
+                completion(.success(value))
+                return value
+            } catch {
+                completion(.failure(error))
+                throw error
+            }
+        }
+        return JoinHandle(task: task, record: record)
+    }
+
+    func register(_ record: TaskRecord) {
+        guard isCurrent else {
+            // The shard's thread has ended (the job was handed to the global executor): the
+            // task still runs, cancelled, so whoever awaits it is not left hanging.
+            withUnsafeCurrentTask { $0?.cancel() }
+            return
+        }
+        withUnsafeCurrentTask { record.task = $0 }
+        record.isRegistered = true
+        taskList.insert(record)
+        liveTaskCount += 1
+        if isStopping { record.task?.cancel() }
+    }
+
+    func unregister(_ record: TaskRecord) {
+        defer { record.finish() }
+        guard record.isRegistered else { return }
+        record.isRegistered = false
+        taskList.remove(record)
+        record.task = nil
+        liveTaskCount -= 1
+    }
+}
+
+/// Bookkeeping for one spawned task: lets the shard cancel it at shutdown, and backs
+/// ``JoinHandle/isFinished`` and waits from outside the runtime.
+package final class TaskRecord: @unchecked Sendable {
+    // SAFETY (@unchecked Sendable): `task`, `isRegistered`, `next` and `previous` are used only
+    // on the owning shard's thread (register/unregister/shutdown run there); `finished` and the
+    // outside waiters are behind a mutex.
+    var task: UnsafeCurrentTask?
+    var isRegistered = false
+    var next: TaskRecord?
+    // SAFETY: unowned(unsafe) avoids a retain cycle; a linked record's predecessor is alive
+    // because the list retains every linked record (through `first` or a `next`).
+    unowned(unsafe) var previous: TaskRecord?
+
+    private struct Completion {
+        var isFinished = false
+        var outsideWaiters: [UnsafeContinuation<Void, Never>] = []
+    }
+
+    private let completion = Mutex(Completion())
+
+    var isFinished: Bool { completion.withLock { $0.isFinished } }
+
+    /// Marks the task finished and resumes the waiters from outside the runtime. Called once,
+    /// on the shard, as the task's body ends.
+    func finish() {
+        let waiters = completion.withLock { state in
+            state.isFinished = true
+            defer { state.outsideWaiters = [] }
+            return state.outsideWaiters
+        }
+        guard !waiters.isEmpty else { return }
+        // The waiters are tasks from outside the runtime. Resumed with the shard's routing in
+        // force, the global-executor hook would adopt them onto this shard's thread; suspended
+        // routing sends them back to the executor they came from.
+        let wasSuspended = miniss_set_routing_suspended(true)
+        defer { _ = miniss_set_routing_suspended(wasSuspended) }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Suspends a task that does not run on a shard until the task has finished its body. The
+    /// task's value is then ready, so awaiting it does not suspend (and cannot be adopted).
+    func waitFromOutside() async {
+        await withUnsafeContinuation { continuation in
+            let finished = completion.withLock { state in
+                if !state.isFinished { state.outsideWaiters.append(continuation) }
+                return state.isFinished
+            }
+            if finished { continuation.resume() }
+        }
+    }
+
+    /// An intrusive doubly linked list of live tasks; O(1) insert and remove.
+    struct ListHead {
+        private var first: TaskRecord?
+
+        mutating func insert(_ record: TaskRecord) {
+            record.next = first
+            record.previous = nil
+            first?.previous = record
+            first = record
+        }
+
+        mutating func remove(_ record: TaskRecord) {
+            if let previous = record.previous { previous.next = record.next } else { first = record.next }
+            record.next?.previous = record.previous
+            record.next = nil
+            record.previous = nil
+        }
+
+        func forEach(_ body: (TaskRecord) -> Void) {
+            var cursor = first
+            while let record = cursor {
+                cursor = record.next
+                body(record)
+            }
+        }
+    }
+}

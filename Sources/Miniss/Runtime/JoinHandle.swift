@@ -9,10 +9,10 @@
 /// ```
 public struct JoinHandle<Success: Sendable>: Sendable {
     private let task: Task<Success, any Error>?
-    private let record: TaskRecord?
+    private let record: TaskRecord.Of<Success>?
     private let failure: MinissError?
 
-    init(task: Task<Success, any Error>, record: TaskRecord) {
+    init(task: Task<Success, any Error>, record: TaskRecord.Of<Success>) {
         self.task = task
         self.record = record
         self.failure = nil
@@ -39,7 +39,7 @@ public struct JoinHandle<Success: Sendable>: Sendable {
         get async throws {
             if let failure { throw failure }
             if ShardEngine.current == nil, let record {
-                await record.waitFromOutside()
+                return try await record.valueFromOutside()
             }
             return try await task!.value
         }

@@ -8,24 +8,21 @@ extension ShardEngine {
         _ body: sending @escaping () async throws -> T,
         completion: (@Sendable (Result<T, any Error>) -> Void)? = nil
     ) -> JoinHandle<T> {
-        let record = TaskRecord()
+        let record = TaskRecord.Of<T>()
         let task = Task<T, any Error>(executorPreference: self) { [self] in
             register(record)
-            defer { unregister(record) }
-            guard let completion else {
+            let result: Result<T, any Error>
+            do {
                 // A task cancelled before it started does not run its body.
                 try Task.checkCancellation()
-                return try await body()
-            }
-            do {
-                try Task.checkCancellation()
-                let value = try await body()
-                completion(.success(value))
-                return value
+                result = .success(try await body())
             } catch {
-                completion(.failure(error))
-                throw error
+                result = .failure(error)
             }
+            completion?(result)
+            record.complete(with: result)
+            unregister(record)
+            return try result.get()
         }
         return JoinHandle(task: task, record: record)
     }
@@ -45,7 +42,6 @@ extension ShardEngine {
     }
 
     func unregister(_ record: TaskRecord) {
-        defer { record.finish() }
         guard record.isRegistered else { return }
         record.isRegistered = false
         taskList.remove(record)
@@ -56,10 +52,10 @@ extension ShardEngine {
 
 /// Bookkeeping for one spawned task: lets the shard cancel it at shutdown, and backs
 /// ``JoinHandle/isFinished`` and waits from outside the runtime.
-package final class TaskRecord: @unchecked Sendable {
+package class TaskRecord: @unchecked Sendable {
     // SAFETY (@unchecked Sendable): `task`, `isRegistered`, `next` and `previous` are used only
-    // on the owning shard's thread (register/unregister/shutdown run there); `finished` and the
-    // outside waiters are behind a mutex.
+    // on the owning shard's thread (register/unregister/shutdown run there); the completion
+    // state of `Of<T>` is behind a mutex.
     var task: UnsafeCurrentTask?
     var isRegistered = false
     var next: TaskRecord?
@@ -67,41 +63,46 @@ package final class TaskRecord: @unchecked Sendable {
     // because the list retains every linked record (through `first` or a `next`).
     unowned(unsafe) var previous: TaskRecord?
 
-    private struct Completion {
-        var isFinished = false
-        var outsideWaiters: [UnsafeContinuation<Void, Never>] = []
-    }
-
-    private let completion = Mutex(Completion())
-
-    var isFinished: Bool { completion.withLock { $0.isFinished } }
-
-    /// Marks the task finished and resumes the waiters from outside the runtime. Called once,
-    /// on the shard, as the task's body ends.
-    func finish() {
-        let waiters = completion.withLock { state in
-            state.isFinished = true
-            defer { state.outsideWaiters = [] }
-            return state.outsideWaiters
+    /// The record of a task returning `T`: holds the result for ``JoinHandle/isFinished`` and
+    /// for waiters outside the runtime.
+    final class Of<T: Sendable>: TaskRecord, @unchecked Sendable {
+        private struct Completion {
+            var result: Result<T, any Error>?
+            var outsideWaiters: [UnsafeContinuation<T, any Error>] = []
         }
-        guard !waiters.isEmpty else { return }
-        // The waiters are tasks from outside the runtime. Resumed with the shard's routing in
-        // force, the global-executor hook would adopt them onto this shard's thread; suspended
-        // routing sends them back to the executor they came from.
-        let wasSuspended = miniss_set_routing_suspended(true)
-        defer { _ = miniss_set_routing_suspended(wasSuspended) }
-        for waiter in waiters { waiter.resume() }
-    }
 
-    /// Suspends a task that does not run on a shard until the task has finished its body. The
-    /// task's value is then ready, so awaiting it does not suspend (and cannot be adopted).
-    func waitFromOutside() async {
-        await withUnsafeContinuation { continuation in
-            let finished = completion.withLock { state in
-                if !state.isFinished { state.outsideWaiters.append(continuation) }
-                return state.isFinished
+        private let completion = Mutex(Completion())
+
+        var isFinished: Bool { completion.withLock { $0.result != nil } }
+
+        /// Stores the result and resumes the waiters from outside the runtime. Called once, on
+        /// the shard, as the task's body ends.
+        func complete(with result: Result<T, any Error>) {
+            let waiters = completion.withLock { state in
+                state.result = result
+                defer { state.outsideWaiters = [] }
+                return state.outsideWaiters
             }
-            if finished { continuation.resume() }
+            guard !waiters.isEmpty else { return }
+            // The waiters are tasks from outside the runtime. Resumed with the shard's routing
+            // in force, the global-executor hook would adopt them onto this shard's thread;
+            // suspended routing sends them back to the executor they came from.
+            let wasSuspended = miniss_set_routing_suspended(true)
+            defer { _ = miniss_set_routing_suspended(wasSuspended) }
+            for waiter in waiters { waiter.resume(with: result) }
+        }
+
+        /// The result, for a task that does not run on a shard. It never awaits the Swift task
+        /// itself: that would be resumed from the shard's thread and adopted by the shard.
+        func valueFromOutside() async throws -> T {
+            try await withUnsafeThrowingContinuation { continuation in
+                let ready = completion.withLock { state -> Result<T, any Error>? in
+                    if let result = state.result { return result }
+                    state.outsideWaiters.append(continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
         }
     }
 

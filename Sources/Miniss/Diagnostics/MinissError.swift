@@ -56,6 +56,7 @@ public struct MinissError: Error, CustomStringConvertible, Sendable, Equatable {
         MinissError(.timedOut, "operation timed out after \(duration)")
     }
 
+    @usableFromInline
     static func notOnShard(_ api: String) -> MinissError {
         MinissError(
             .notOnShard,

@@ -12,6 +12,7 @@ public struct JoinHandle<Success: Sendable>: Sendable {
     private let record: TaskRecord.Of<Success>?
     private let failure: MinissError?
 
+    @usableFromInline
     init(task: Task<Success, any Error>, record: TaskRecord.Of<Success>) {
         self.task = task
         self.record = record
@@ -25,6 +26,7 @@ public struct JoinHandle<Success: Sendable>: Sendable {
     }
 
     /// A handle for a task that could not be started; awaiting it throws `error`.
+    @usableFromInline
     static func failed(_ error: MinissError) -> JoinHandle {
         JoinHandle(failure: error)
     }

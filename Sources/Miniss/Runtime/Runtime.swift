@@ -187,7 +187,7 @@ public final class Runtime: Sendable {
         }
         guard isRunning.load(ordering: .acquiring) else { throw MinissError.runtimeNotRunning("run") }
         let result = Latch<Result<T, any Error>>()
-        _ = engines[0].spawnTask(body, completion: { result.set($0) })
+        _ = engines[0].spawner.spawn(body, completion: { result.set($0) })
         return try result.wait().get()
     }
 
@@ -203,7 +203,7 @@ public final class Runtime: Sendable {
             return .failed(MinissError.invalidArgument("shard id \(shard) is out of range 0..<\(engines.count)"))
         }
         guard isRunning.load(ordering: .acquiring) else { return .failed(MinissError.runtimeNotRunning("spawn")) }
-        return engines[shard].spawnTask(body)
+        return engines[shard].spawner.spawn(body)
     }
 
     /// Runs `body` every `period` on shard `shard` until the handle is cancelled; see

@@ -24,10 +24,14 @@ public struct Shard: Sendable, Hashable, CustomStringConvertible {
     public var serialExecutor: ShardSerialExecutor { engine.serialExecutor }
 
     /// Starts `body` as a task on this shard. Any thread.
+    @inlinable
     @discardableResult
     public func spawn<T: Sendable>(_ body: sending @escaping () async throws -> T) -> JoinHandle<T> {
-        engine.spawnTask(body)
+        spawner.spawn(body)
     }
+
+    @usableFromInline
+    var spawner: TaskSpawner { engine.spawner }
 
     /// Suspends the calling task and lets the shard run its other ready jobs first.
     public static func yield() async {
@@ -52,8 +56,9 @@ public struct Shard: Sendable, Hashable, CustomStringConvertible {
 /// var sum = 0
 /// for handle in handles { sum += try await handle.value }
 /// ```
+@inlinable
 @discardableResult
 public func spawn<T: Sendable>(_ body: sending @escaping () async throws -> T) -> JoinHandle<T> {
-    guard let engine = ShardEngine.current else { return .failed(MinissError.notOnShard("spawn")) }
-    return engine.spawnTask(body)
+    guard let spawner = TaskSpawner.current else { return .failed(MinissError.notOnShard("spawn")) }
+    return spawner.spawn(body)
 }

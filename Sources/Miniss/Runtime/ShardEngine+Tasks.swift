@@ -1,15 +1,42 @@
 import CMinissLinux
 import Synchronization
 
-extension ShardEngine {
-    /// Spawns `body` as a task on this shard; `completion` (if any) runs on the shard with the
+/// The part of a shard that spawning needs, kept apart from ``ShardEngine`` (whose SPI
+/// conformance cannot be exposed to inlinable code) so that `spawn` is inlined into, and
+/// specialized in, the caller's module: unspecialized, every spawn paid several
+/// generic-metadata lookups (about a fifth of its cost).
+@usableFromInline
+package final class TaskSpawner: Sendable {
+    // SAFETY: unowned(unsafe) avoids a cycle; the engine owns this spawner, and a running task
+    // keeps the engine alive through its executor preference.
+    unowned(unsafe) let engine: ShardEngine
+
+    init(engine: ShardEngine) {
+        self.engine = engine
+    }
+
+    /// The spawner of the shard that owns the calling thread, if any.
+    @usableFromInline
+    static var current: TaskSpawner? { ShardEngine.current?.spawner }
+
+    @usableFromInline
+    var executor: any TaskExecutor { engine }
+
+    @usableFromInline
+    func register(_ record: TaskRecord) { engine.register(record) }
+
+    @usableFromInline
+    func unregister(_ record: TaskRecord) { engine.unregister(record) }
+
+    /// Spawns `body` as a task on the shard; `completion` (if any) runs on the shard with the
     /// result, before the task finishes. Any thread.
-    package func spawnTask<T: Sendable>(
+    @inlinable
+    func spawn<T: Sendable>(
         _ body: sending @escaping () async throws -> T,
         completion: (@Sendable (Result<T, any Error>) -> Void)? = nil
     ) -> JoinHandle<T> {
         let record = TaskRecord.Of<T>()
-        let task = Task<T, any Error>(executorPreference: self) { [self] in
+        let task = Task<T, any Error>(executorPreference: executor) { [self] in
             register(record)
             let result: Result<T, any Error>
             do {
@@ -26,7 +53,9 @@ extension ShardEngine {
         }
         return JoinHandle(task: task, record: record)
     }
+}
 
+extension ShardEngine {
     func register(_ record: TaskRecord) {
         guard isCurrent else {
             // The shard's thread has ended (the job was handed to the global executor): the
@@ -52,6 +81,7 @@ extension ShardEngine {
 
 /// Bookkeeping for one spawned task: lets the shard cancel it at shutdown, and backs
 /// ``JoinHandle/isFinished`` and waits from outside the runtime.
+@usableFromInline
 package class TaskRecord: @unchecked Sendable {
     // SAFETY (@unchecked Sendable): `task`, `isRegistered`, `next` and `previous` are used only
     // on the owning shard's thread (register/unregister/shutdown run there); the completion
@@ -63,33 +93,44 @@ package class TaskRecord: @unchecked Sendable {
     // because the list retains every linked record (through `first` or a `next`).
     unowned(unsafe) var previous: TaskRecord?
 
+    @usableFromInline
+    init() {}
+
     /// The record of a task returning `T`: holds the result for ``JoinHandle/isFinished`` and
     /// for waiters outside the runtime.
+    @usableFromInline
     final class Of<T: Sendable>: TaskRecord, @unchecked Sendable {
-        private struct Completion {
-            var result: Result<T, any Error>?
-            var outsideWaiters: [UnsafeContinuation<T, any Error>] = []
+        // Inlinable (with its storage) so that spawn's caller specializes it; see TaskSpawner.
+        @usableFromInline
+        struct Completion {
+            @usableFromInline var result: Result<T, any Error>?
+            @usableFromInline var outsideWaiters: [UnsafeContinuation<T, any Error>] = []
+
+            @inlinable init() {}
         }
 
-        private let completion = Mutex(Completion())
+        @usableFromInline
+        let completion: Mutex<Completion>
+
+        @inlinable
+        override init() {
+            completion = Mutex(Completion())
+        }
 
         var isFinished: Bool { completion.withLock { $0.result != nil } }
 
         /// Stores the result and resumes the waiters from outside the runtime. Called once, on
         /// the shard, as the task's body ends.
+        @inlinable
         func complete(with result: Result<T, any Error>) {
             let waiters = completion.withLock { state in
                 state.result = result
-                defer { state.outsideWaiters = [] }
-                return state.outsideWaiters
+                return state.outsideWaiters.isEmpty ? [] : state.outsideWaiters
             }
             guard !waiters.isEmpty else { return }
-            // The waiters are tasks from outside the runtime. Resumed with the shard's routing
-            // in force, the global-executor hook would adopt them onto this shard's thread;
-            // suspended routing sends them back to the executor they came from.
-            let wasSuspended = miniss_set_routing_suspended(true)
-            defer { _ = miniss_set_routing_suspended(wasSuspended) }
-            for waiter in waiters { waiter.resume(with: result) }
+            TaskRecord.withRoutingSuspended {
+                for waiter in waiters { waiter.resume(with: result) }
+            }
         }
 
         /// The result, for a task that does not run on a shard. It never awaits the Swift task
@@ -104,6 +145,16 @@ package class TaskRecord: @unchecked Sendable {
                 if let ready { continuation.resume(with: ready) }
             }
         }
+    }
+
+    /// Runs `body` with the global-executor routing of this thread suspended. Waiters from
+    /// outside the runtime, resumed with routing in force, would be adopted onto the shard's
+    /// thread by the hook; suspended, they go back to the executor they came from.
+    @usableFromInline
+    static func withRoutingSuspended(_ body: () -> Void) {
+        let wasSuspended = miniss_set_routing_suspended(true)
+        defer { _ = miniss_set_routing_suspended(wasSuspended) }
+        body()
     }
 
     /// An intrusive doubly linked list of live tasks; O(1) insert and remove.

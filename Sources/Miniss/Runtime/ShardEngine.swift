@@ -41,8 +41,12 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     var taskList = TaskRecord.ListHead()
     package internal(set) var liveTaskCount = 0
 
-    /// The serial-executor facade for shard-bound actors.
-    package private(set) lazy var serialExecutor = ShardSerialExecutor(engine: self)
+    /// What `spawn` uses (see ``TaskSpawner``). Set once in `init`, read from any thread.
+    package private(set) var spawner: TaskSpawner!
+
+    /// The serial-executor facade for shard-bound actors. Set once in `init`, read from any
+    /// thread.
+    package private(set) var serialExecutor: ShardSerialExecutor!
 
     // Counters (shard thread only).
     package private(set) var jobsRun: UInt64 = 0
@@ -61,6 +65,8 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         self.idleSpinNanoseconds = idleSpinNanoseconds
         self.budgetJobs = budgetJobs
         self.wheel = TimerWheel(startTick: timeSource.nowNanoseconds / tickNanoseconds)
+        self.spawner = TaskSpawner(engine: self)
+        self.serialExecutor = ShardSerialExecutor(engine: self)
     }
 
     // MARK: Thread identity

@@ -67,7 +67,7 @@ extension ShardEngine {
             let error = MinissError.invalidArgument("spawnPeriodic period must be positive, got \(period)")
             return PeriodicHandle(handle: .failed(error), state: state)
         }
-        let handle = spawnTask {
+        let handle = spawner.spawn {
             var interval = try Interval(every: period, missedTickBehavior: missedTickBehavior)
             while true {
                 try await interval.tick()

@@ -159,6 +159,14 @@ measurements.append(
         }
     })
 runtime.shutdown()
+let noSpin = try Runtime(shards: 1, configuration: .init(idleSpin: .zero))
+measurements.append(
+    try measure("sleep(for: 1 ms) on the shard, no idle spin", operations: sleeps) {
+        _ = try noSpin.run {
+            for _ in 0..<sleeps { try await sleep(for: .milliseconds(1)) }
+        }
+    })
+noSpin.shutdown()
 
 print("")
 print(

@@ -147,6 +147,20 @@ struct RuntimeTests {
         runtime.shutdown()
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func tasksPreferringAStoppedShardStillComplete() async throws {
+        let runtime = try realTimeRuntime()
+        let shard = runtime.shard(0)
+        runtime.shutdown()
+        // The shard's thread is gone: the task runs on the global executor, and its sleep (a
+        // wake-up handed to the dead shard) ends at once instead of hanging or crashing.
+        let value = await Task(executorPreference: shard.taskExecutor) { () -> Int in
+            try? await Task.sleep(for: .seconds(3600))
+            return 1
+        }.value
+        #expect(value == 1)
+    }
+
     @Test func invalidConfigurationsAreRejected() {
         #expect(throws: MinissError.self) { try Runtime(shards: 0) }
         #expect(throws: MinissError.self) { try Runtime(shards: 2, configuration: .init(time: .virtual)) }

@@ -5,7 +5,11 @@ package enum ShardJob: Sendable {
     case task(UnownedJob)
     /// A job that runs isolated to the shard's serial executor (shard-bound actors).
     case actor(UnownedJob)
-    /// Engine-internal work (cancelling a timer, shutdown steps).
+    /// A job to run once the time is the given deadline (nanoseconds) or later: a
+    /// `Task.sleep` wake-up handed over by another thread.
+    case timer(UnownedJob, deadlineNanoseconds: UInt64)
+    /// Engine-internal work (cancelling a timer, shutdown steps). Runs only on the shard; one
+    /// that arrives after the shard's thread has ended is dropped (see ShardEngine).
     case call(@Sendable () -> Void)
 }
 

@@ -16,7 +16,7 @@
             if isCurrent {
                 schedule(job, atNanoseconds: deadline)
             } else {
-                execute { [self] in schedule(job, atNanoseconds: deadline) }
+                submit(.timer(job, deadlineNanoseconds: deadline))
             }
         }
     }

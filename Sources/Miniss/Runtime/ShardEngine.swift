@@ -126,12 +126,14 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     }
 
     /// A job that arrives after the shard's thread has ended cannot be dropped (its task would
-    /// hang forever): tasks continue on the global executor; actors bound to a dead shard are a
+    /// hang forever): tasks continue on the global executor, and so do sleep wake-ups, at once
+    /// (as at shutdown). Engine calls only make sense on the shard (cancelling a timer of a
+    /// stopped shard, stopping it again) and are dropped. Actors bound to a dead shard are a
     /// programming error.
     private static func runAfterShutdown(_ job: ShardJob, shard: Int) {
         switch job {
-        case .task(let job): globalConcurrentExecutor.enqueue(job)
-        case .call(let call): call()
+        case .task(let job), .timer(let job, _): globalConcurrentExecutor.enqueue(job)
+        case .call: break
         case .actor:
             preconditionFailure("an actor bound to shard \(shard) was used after its Runtime shut down")
         }
@@ -168,6 +170,8 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
             defer { _ = miniss_set_routing_suspended(wasSuspended) }
             job.runSynchronously(
                 isolatedTo: serialExecutor.asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+        case .timer(let job, let deadline):
+            schedule(job, atNanoseconds: deadline)
         case .call(let call):
             call()
         }

@@ -192,6 +192,30 @@ for pending in quick ? [1_000, 100_000] : [1_000, 100_000, 1_000_000] {
     measurements.append(row("timer expiry, \(pending) pending", result.expiryNanoseconds, "<= 20 ns"))
 }
 
+// MARK: SPSC ring
+
+let ringMessages = quick ? 2_000_000 : 20_000_000
+for batch in [1, 64] {
+    var rates: [Double] = []
+    for _ in 0..<repetitions {
+        guard let nanoseconds = SPSCRingBenchmark.run(messages: ringMessages, batch: batch) else {
+            print("SPSC ring benchmark: values arrived out of order")
+            exit(1)
+        }
+        rates.append(Double(ringMessages) / (Double(nanoseconds) / 1e9))
+    }
+    let rate = rates.sorted()[rates.count / 2]
+    let name = "SPSC ring, 2 pinned threads, publish every \(batch)"
+    print(
+        String(
+            format: "%-48@ %10.1f M msgs/s  (%.1f ns/msg)   target >= 30 M/s", name as NSString, rate / 1e6, 1e9 / rate)
+    )
+    measurements.append(
+        Measurement(
+            name: name, operations: ringMessages, nanosecondsPerOperation: 1e9 / rate,
+            cpuNanosecondsPerOperation: 2e9 / rate, target: ">= 30M msgs/s"))
+}
+
 // MARK: Output
 
 let formatter = ISO8601DateFormatter()

@@ -1,3 +1,4 @@
+import CMinissLinux
 import Synchronization
 import Testing
 
@@ -161,6 +162,13 @@ struct RuntimeTests {
         #expect(value == 1)
     }
 
+    @Test func shardThreadsArePinnedToTheirCPU() throws {
+        let runtime = try Runtime(shards: 1, configuration: .init(pinThreads: true, idleSpin: .zero))
+        defer { runtime.shutdown() }
+        let cpu = try runtime.run { miniss_current_cpu() }
+        #expect(cpu == miniss_allowed_cpu(0))
+    }
+
     @Test func invalidConfigurationsAreRejected() {
         #expect(throws: MinissError.self) { try Runtime(shards: 0) }
         #expect(throws: MinissError.self) { try Runtime(shards: 2, configuration: .init(time: .virtual)) }
@@ -209,6 +217,7 @@ struct RuntimeTests {
 @Suite("Executor routing")
 struct ExecutorRoutingTests {
     @Test func plainTasksAndDetachedTasksStayOnTheShard() throws {
+        let routedBefore = GlobalExecutorHook.counts.routed
         let ids = try inVirtualTime { () -> [Int?] in
             let plain = Task { Shard.current?.id }
             let detached = Task.detached { Shard.current?.id }
@@ -216,6 +225,7 @@ struct ExecutorRoutingTests {
             return [await plain.value, await detached.value, await nested.value]
         }
         #expect(ids == [0, 0, 0])
+        #expect(GlobalExecutorHook.counts.routed > routedBefore, "the hook routed nothing")
     }
 
     @Test func taskSleepRunsOnTheShardsWheel() throws {

@@ -13,7 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-int miniss_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+int miniss_eventfd(bool nonblocking) {
+    return eventfd(0, EFD_CLOEXEC | (nonblocking ? EFD_NONBLOCK : 0));
+}
 
 int miniss_eventfd_signal(int fd) {
     uint64_t one = 1;

@@ -196,9 +196,22 @@ struct RuntimeTests {
 
     @Test(arguments: [IOBackend.uring, .epoll, .automatic])
     func eachBackendStartsAndWakesForForeignWork(backend: IOBackend) async throws {
-        let runtime = try realTimeRuntime(backend: backend)
+        // MINISS_BACKEND overrides the configuration; io_uring may be refused (seccomp,
+        // kernel.io_uring_disabled), and then the error must say so.
+        let effective = try IOBackend.fromEnvironment() ?? backend
+        let runtime: Runtime
+        do {
+            runtime = try realTimeRuntime(backend: backend)
+        } catch let error as MinissError where effective == .uring && error.code == .backendUnavailable {
+            #expect(error.message.contains("io_uring_setup") && error.message.contains("errno"))
+            return
+        }
         defer { runtime.shutdown() }
-        #expect(runtime.backendName == (backend == .epoll ? "epoll" : "io_uring"))
+        switch effective {
+        case .epoll: #expect(runtime.backendName == "epoll")
+        case .uring: #expect(runtime.backendName == "io_uring")
+        case .automatic: #expect(["io_uring", "epoll"].contains(runtime.backendName))
+        }
         // The shard parks with nothing to do; work from this (foreign) thread must wake it.
         for round in 0..<50 {
             #expect(try await runtime.spawn { round }.value == round)
@@ -236,7 +249,7 @@ struct ExecutorRoutingTests {
             return (elapsed(since: start), Shard.current?.id)
         }
         #expect(shard == 0)
-        #expect(elapsedTime == .seconds(3600))
+        #expect(Self.isWithinOneTickBelow(elapsedTime, .seconds(3600)))
     }
 
     @Test func taskSleepInAPlainTaskAlsoRunsOnTheShard() throws {
@@ -249,7 +262,14 @@ struct ExecutorRoutingTests {
             #expect(await inner.value == 0)
             return elapsed(since: start)
         }
-        #expect(elapsedTime == .seconds(60))
+        #expect(Self.isWithinOneTickBelow(elapsedTime, .seconds(60)))
+    }
+
+    /// `Task.sleep` passes an instant of the real clock, read just before the shard converts
+    /// it; a thread stall of more than a tick between the two can shorten the virtual sleep by
+    /// one tick. Miniss's own `sleep` is exact (see TimeTests).
+    static func isWithinOneTickBelow(_ measured: Duration, _ requested: Duration) -> Bool {
+        measured <= requested && measured >= requested - .milliseconds(1)
     }
 
     actor Counter {

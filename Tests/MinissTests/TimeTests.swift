@@ -177,8 +177,11 @@ struct TimeTests {
         #expect(try Self.ticksAfterStall(.skip) == [100, 450, 500, 600, 700].map { .milliseconds($0) })
     }
 
-    @Test func intervalRejectsANonPositivePeriod() {
+    @Test func intervalRejectsPeriodsShorterThanANanosecond() {
         #expect(throws: MinissError.self) { try Interval(every: .zero) }
+        #expect(throws: MinissError.self) { try Interval(every: .seconds(-1)) }
+        let halfNanosecond = Duration(secondsComponent: 0, attosecondsComponent: 500_000_000)
+        #expect(throws: MinissError.self) { try Interval(every: halfNanosecond) }
     }
 
     // MARK: Periodic tasks
@@ -199,6 +202,19 @@ struct TimeTests {
         #expect(runsBeforeCancel == 5)
         #expect(runsAfterCancel == 5, "a cancelled periodic task must not run again")
         #expect(times == (1...5).map { .seconds($0) })
+    }
+
+    @Test func noRunStartsAfterCancelEvenWhenTheTickIsDue() throws {
+        let runs = try inVirtualTime { () -> Int in
+            let periodic = spawnPeriodic(every: .seconds(1)) {}
+            // Both timers fire at 1 s; this task runs first and cancels while the periodic
+            // task's wake-up is already queued.
+            try await sleep(for: .seconds(1))
+            periodic.cancel()
+            try await periodic.wait()
+            return periodic.completedRuns
+        }
+        #expect(runs == 0)
     }
 
     @Test func periodicTaskStopsAndReportsAFailingRun() throws {

@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-/// eventfd(2) with EFD_CLOEXEC | EFD_NONBLOCK. Returns the fd or -1 (errno set).
-int miniss_eventfd(void);
+/// eventfd(2) with EFD_CLOEXEC, plus EFD_NONBLOCK if `nonblocking`. Returns the fd or -1.
+int miniss_eventfd(bool nonblocking);
 /// Adds 1 to an eventfd counter. Returns 0 or -errno.
 int miniss_eventfd_signal(int fd);
 /// Reads (and so resets) an eventfd counter. Returns 0, or -errno (-EAGAIN when it was zero).

@@ -8,8 +8,9 @@ import CMinissLinux
 /// Timeouts are rounded up to whole milliseconds, so it never wakes before a timer is due.
 package final class EpollDriver: ShardDriver, @unchecked Sendable {
     // SAFETY (@unchecked Sendable): the epoll fd is used only by the shard thread; other threads
-    // call only `wake()`, an eventfd write on an fd that stays open until `close()`, which runs
-    // after the shard loop has ended.
+    // call only `wake()`, an eventfd write. That fd is closed in `deinit`, not `close()`: a
+    // thread that saw the shard parked may call `wake()` after the shard has stopped, and it
+    // holds the engine, which holds this driver, so the fd number cannot be reused under it.
     package let name = "epoll"
     private let epollFD: Int32
     private let wakeFD: Int32
@@ -22,7 +23,7 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
                 backend: "epoll", syscall: "epoll_create1", errno: errno,
                 hint: "the process may be out of file descriptors (ulimit -n)")
         }
-        let wakeFD = miniss_eventfd()
+        let wakeFD = miniss_eventfd(true)
         guard wakeFD >= 0 else {
             let code = errno
             Glibc.close(epollFD)
@@ -65,7 +66,10 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
     }
 
     package func close() {
-        Glibc.close(wakeFD)
         Glibc.close(epollFD)
+    }
+
+    deinit {
+        Glibc.close(wakeFD)
     }
 }

@@ -12,9 +12,10 @@ import CMinissUring
 /// only that thread submits).
 package final class UringDriver: ShardDriver, @unchecked Sendable {
     // SAFETY (@unchecked Sendable): `ring`, `wakeArmed` and `wakeBuffer` are touched only by the
-    // shard thread that created the driver; other threads call only `wake()`, which writes to the
-    // eventfd (a thread-safe syscall on an fd that stays open until `close()`, which runs after
-    // the shard loop, and so after every possible `wake()` from the runtime, has ended).
+    // shard thread that created the driver; other threads call only `wake()`, an eventfd write.
+    // That fd is closed in `deinit`, not `close()`: a thread that saw the shard parked may call
+    // `wake()` after the shard has stopped, and it holds the engine, which holds this driver, so
+    // the fd number cannot be reused under it.
     package let name = "io_uring"
     private let ring: OpaquePointer
     private let wakeFD: Int32
@@ -27,7 +28,9 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
     private static let wakeTag: UInt64 = 1
 
     package init(entries: UInt32 = 256) throws {
-        let fd = miniss_eventfd()
+        // Blocking: an io_uring read of a non-blocking eventfd may complete at once with EAGAIN
+        // on some kernels instead of waiting, which would turn every park into a busy loop.
+        let fd = miniss_eventfd(false)
         guard fd >= 0 else {
             throw MinissError.backendUnavailable(
                 backend: "io_uring", syscall: "eventfd", errno: errno,
@@ -109,7 +112,10 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
             reap()
         }
         miniss_uring_destroy(ring)
-        Glibc.close(wakeFD)
         wakeBuffer.deallocate()
+    }
+
+    deinit {
+        Glibc.close(wakeFD)
     }
 }

@@ -36,8 +36,12 @@ package final class Inbox: Sendable {
     package var hasJobs: Bool { pending.load(ordering: .sequentiallyConsistent) }
 
     /// Moves every waiting job into `queue`, in push order. Returns how many moved.
-    package func drain(into queue: inout JobQueue, scratch: inout [ShardJob]) -> Int {
-        guard pending.load(ordering: .acquiring) else { return 0 }
+    ///
+    /// Skips the lock while the `pending` flag is clear, so a job whose `push` has appended it
+    /// but not yet raised the flag waits for the next drain. `force` takes the lock regardless:
+    /// after ``close()`` that is the last drain, and it must not leave such a job behind.
+    package func drain(into queue: inout JobQueue, scratch: inout [ShardJob], force: Bool = false) -> Int {
+        guard force || pending.load(ordering: .acquiring) else { return 0 }
         pending.store(false, ordering: .sequentiallyConsistent)
         state.withLock { swap(&$0.jobs, &scratch) }
         let moved = scratch.count

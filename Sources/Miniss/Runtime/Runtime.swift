@@ -72,7 +72,6 @@ public final class Runtime: Sendable {
     private let threads: [OSThread]
     private let isRunning = Atomic<Bool>(true)
     private let shutdownLock = Mutex<Bool>(false)
-    private let stopped = Latch<Bool>()
 
     /// The CPUs this process may run on (its affinity mask).
     public static var availableCPUCount: Int { Int(miniss_allowed_cpu_count()) }
@@ -227,30 +226,21 @@ public final class Runtime: Sendable {
     public var isAcceptingWork: Bool { isRunning.load(ordering: .acquiring) }
 
     /// Stops the runtime: new work is refused, every task the runtime spawned is cancelled, and
-    /// once they have finished the shard threads exit and are joined. Idempotent; blocks until
-    /// done. Tasks must honour cancellation for this to return.
+    /// once they have finished the shard threads exit. Blocks until they have; any number of
+    /// calls, from any threads, is fine. Tasks must honour cancellation for this to return.
     ///
-    /// Called on one of the runtime's own shard threads, it only requests the stop (joining
+    /// Called on one of the runtime's own shard threads, it only requests the stop (waiting
     /// would deadlock); the threads end on their own.
     public func shutdown() {
         isRunning.store(false, ordering: .releasing)
-        let onOwnThread = threads.contains { $0.isCurrent }
-        let first = shutdownLock.withLock { alreadyStopped -> Bool in
-            defer { alreadyStopped = true }
-            return !alreadyStopped
+        let first = shutdownLock.withLock { requested -> Bool in
+            defer { requested = true }
+            return !requested
         }
-        guard first else {
-            // The first caller joins the threads; the others wait for it to finish.
-            if !onOwnThread { _ = stopped.wait() }
-            return
+        if first {
+            for engine in engines { engine.requestStop() }
         }
-        for engine in engines { engine.requestStop() }
-        if onOwnThread {
-            // Joining would wait for this very thread: let the threads end on their own.
-            for thread in threads { thread.detach() }
-        } else {
-            for thread in threads { thread.join() }
-        }
-        stopped.set(true)
+        guard !threads.contains(where: \.isCurrent) else { return }
+        for thread in threads { thread.join() }
     }
 }

@@ -26,9 +26,8 @@ extension ShardEngine {
     /// Converts an instant of any clock to this engine's time line.
     ///
     /// `ShardClock` instants are already on it. Other clocks' instants become "now plus the
-    /// remaining delay", measured on that clock. In virtual time the delay is rounded to the
-    /// nearest tick, which absorbs the real time that passed between the caller reading its
-    /// clock and this call (the standard library passes an absolute `ContinuousClock` instant).
+    /// remaining delay", measured on that clock (the standard library passes an absolute
+    /// `ContinuousClock` instant computed just before this call).
     func deadlineNanoseconds<C: Clock>(for instant: C.Instant, of clock: C) -> UInt64 {
         if let shardInstant = instant as? ShardClock.Instant {
             return UInt64(clamping: max(0, shardInstant.nanoseconds))
@@ -37,12 +36,10 @@ extension ShardEngine {
             preconditionFailure(
                 "Miniss shards schedule sleeps on clocks whose Duration is Swift.Duration; \(C.self) is not one")
         }
-        var delayNanoseconds = max(0, delay.nanosecondsClamped)
-        if timeSource.isVirtual {
-            let tick = Int64(tickNanoseconds)
-            delayNanoseconds = (delayNanoseconds + tick / 2) / tick * tick
-        }
-        return nowNanoseconds &+ UInt64(delayNanoseconds)
+        // The engine rounds the deadline up to a tick. In virtual time `now` is on a tick, so a
+        // whole-tick sleep comes out exact: the few real nanoseconds between the caller reading
+        // its clock and this call shrink the delay by less than a tick.
+        return nowNanoseconds &+ UInt64(max(0, delay.nanosecondsClamped))
     }
 }
 

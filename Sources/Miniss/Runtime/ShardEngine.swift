@@ -177,10 +177,10 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    /// Moves jobs from other threads onto the run queue.
+    /// Moves jobs from other threads onto the run queue (`force`: even if none is flagged yet).
     @discardableResult
-    package func drainInbox() -> Int {
-        inbox.drain(into: &ready, scratch: &inboxScratch)
+    package func drainInbox(force: Bool = false) -> Int {
+        inbox.drain(into: &ready, scratch: &inboxScratch, force: force)
     }
 
     // MARK: Time (shard thread)
@@ -291,7 +291,8 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         isStopping = true
         isDraining = true
         inbox.close()
-        drainInbox()
+        // Forced: a push that appended before the close but has not raised the flag yet.
+        drainInbox(force: true)
         for action in wheel.removeAll() {
             switch action {
             // A `Task.sleep` wake-up: runs early, so its task can finish (cancelled sleeps are

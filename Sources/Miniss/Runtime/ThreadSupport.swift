@@ -1,4 +1,5 @@
 import CMinissLinux
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -44,48 +45,58 @@ final class Latch<Value: Sendable>: @unchecked Sendable {
     }
 }
 
-/// A joinable OS thread running one closure.
+/// An OS thread running one closure. Any number of threads may `join()` it; one of them reaps
+/// the thread, the others wait until it has ended. Never joined, it is detached when released.
 final class OSThread: @unchecked Sendable {
     // SAFETY (@unchecked Sendable): `handle` is written once by `init` before the object is
-    // shared, then only read by `join`, which the owner calls once.
+    // shared; whether it has been reaped is behind `reaped`.
     private var handle = pthread_t()
-    private var joined = false
+    private let reaped = Mutex(false)
+    private let finished = Latch<Bool>()
 
     private final class Context {
         let name: String
         let body: () -> Void
-        init(name: String, body: @escaping () -> Void) {
+        let finished: Latch<Bool>
+        init(name: String, body: @escaping () -> Void, finished: Latch<Bool>) {
             self.name = name
             self.body = body
+            self.finished = finished
         }
     }
 
     init(name: String, _ body: @escaping () -> Void) {
         // SAFETY: the context is retained here and released exactly once by the new thread.
-        let context = Unmanaged.passRetained(Context(name: name, body: body)).toOpaque()
+        let context = Unmanaged.passRetained(Context(name: name, body: body, finished: finished)).toOpaque()
         let result = pthread_create(
             &handle, nil,
             { argument in
                 let context = Unmanaged<Context>.fromOpaque(argument!).takeRetainedValue()
                 miniss_set_thread_name(context.name)
                 context.body()
+                context.finished.set(true)
                 return nil
             }, context)
         precondition(result == 0, "pthread_create failed with errno \(result)")
     }
 
-    /// Waits for the thread to end. Call once, from another thread, or `detach()` instead.
+    /// Waits until the thread has ended. Must not be called from the thread itself.
     func join() {
-        guard !joined else { return }
-        joined = true
-        pthread_join(handle, nil)
+        precondition(!isCurrent, "a thread cannot join itself")
+        let reaper = reaped.withLock { reaped -> Bool in
+            defer { reaped = true }
+            return !reaped
+        }
+        if reaper {
+            pthread_join(handle, nil)
+        } else {
+            _ = finished.wait()
+        }
     }
 
-    /// Lets the thread release its resources when it ends, without being joined.
-    func detach() {
-        guard !joined else { return }
-        joined = true
-        pthread_detach(handle)
+    deinit {
+        let wasReaped = reaped.withLock { $0 }
+        if !wasReaped { pthread_detach(handle) }
     }
 
     /// Whether the calling thread is this thread.

@@ -31,14 +31,14 @@ public struct Interval: Sendable {
 
     /// Creates an interval whose first tick is at `start`, or one period from now.
     ///
-    /// - Throws: ``MinissError`` (``MinissError/Code/invalidArgument``) if `period` is not
-    ///   positive.
+    /// - Throws: ``MinissError`` (``MinissError/Code/invalidArgument``) if `period` is shorter
+    ///   than 1 ns.
     public init(
         every period: Duration, startingAt start: ShardClock.Instant? = nil,
         missedTickBehavior: MissedTickBehavior = .burst
     ) throws {
-        guard period > .zero else {
-            throw MinissError.invalidArgument("Interval period must be positive, got \(period)")
+        guard period.nanosecondsClamped >= 1 else {
+            throw MinissError.invalidArgument("Interval period must be at least 1 ns, got \(period)")
         }
         self.period = period
         self.missedTickBehavior = missedTickBehavior

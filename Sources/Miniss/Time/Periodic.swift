@@ -63,14 +63,16 @@ extension ShardEngine {
         _ body: @escaping @Sendable () async throws -> Void
     ) -> PeriodicHandle {
         let state = PeriodicState()
-        guard period > .zero else {
-            let error = MinissError.invalidArgument("spawnPeriodic period must be positive, got \(period)")
+        guard period.nanosecondsClamped >= 1 else {
+            let error = MinissError.invalidArgument("spawnPeriodic period must be at least 1 ns, got \(period)")
             return PeriodicHandle(handle: .failed(error), state: state)
         }
         let handle = spawner.spawn {
             var interval = try Interval(every: period, missedTickBehavior: missedTickBehavior)
             while true {
                 try await interval.tick()
+                // The tick may have fired just before a cancel: no run starts after cancel().
+                try Task.checkCancellation()
                 try await body()
                 state.completedRuns.add(1, ordering: .releasing)
             }

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 
@@ -244,5 +245,93 @@ struct TimeTests {
         runtime.shutdown()
         #expect(periodic.isFinished)
         #expect(periodic.completedRuns == 0)
+    }
+}
+
+/// Many tasks sleeping and being cancelled at random instants, checked against what must happen:
+/// a sleeper that is not cancelled wakes exactly at its deadline; one cancelled first ends at
+/// the cancel instant with CancellationError; none wakes early or twice.
+@Suite("Timers under cancellation, randomized")
+struct RandomizedTimerTests {
+    struct Plan: Sendable {
+        var deadline: Duration
+        var cancelAt: Duration?
+    }
+
+    enum Outcome: Sendable, Equatable {
+        case woke(at: Duration)
+        case cancelled(at: Duration)
+        /// Cancelled before the task started: its body never ran.
+        case neverStarted
+    }
+
+    static func run(seed: UInt64) throws -> String? {
+        var random = SeededRandom(seed: seed)
+        let plans = (0..<200).map { _ -> Plan in
+            // Multiples of 10 ms, so deadlines and cancels often coincide (the tie rule).
+            let deadline = Duration.milliseconds(Int64.random(in: 0...5_000, using: &random) / 10 * 10)
+            let cancelAt =
+                Bool.random(using: &random)
+                ? Duration.milliseconds(Int64.random(in: 0...6_000, using: &random) / 10 * 10) : nil
+            return Plan(deadline: deadline, cancelAt: cancelAt)
+        }
+        let outcomes = try inVirtualTime { () -> [Outcome] in
+            let start = ShardClock().now
+            let results = EventLog<(Int, Outcome)>()
+            let handles = plans.enumerated().map { index, plan in
+                spawn {
+                    do {
+                        try await sleep(until: start.advanced(by: plan.deadline))
+                        results.append((index, .woke(at: elapsed(since: start))))
+                    } catch is CancellationError {
+                        results.append((index, .cancelled(at: elapsed(since: start))))
+                    }
+                }
+            }
+            // The canceller: at each planned instant, cancel that sleeper.
+            let cancels = plans.enumerated().compactMap { index, plan in plan.cancelAt.map { ($0, index) } }
+                .sorted { $0.0 < $1.0 }
+            for (instant, index) in cancels {
+                try await sleep(until: start.advanced(by: instant))
+                handles[index].cancel()
+            }
+            for handle in handles { _ = try? await handle.value }
+            let byIndex = Dictionary(results.all, uniquingKeysWith: { first, _ in first })
+            guard byIndex.count == results.all.count else { return [] }  // someone finished twice
+            return plans.indices.map { byIndex[$0] ?? .neverStarted }
+        }
+        guard outcomes.count == plans.count else { return "seed \(seed): a sleeper finished twice" }
+        for (index, (plan, outcome)) in zip(plans, outcomes).enumerated() {
+            // A sleeper wakes at its deadline unless its cancel came strictly first. At the same
+            // instant, the sleeper's timer was inserted before the canceller's, so it wakes.
+            // Cancels at instant 0 happen before the canceller first suspends, so before any
+            // sleeper has started.
+            let expected: Outcome
+            if plan.cancelAt == .zero {
+                expected = .neverStarted
+            } else if let cancelAt = plan.cancelAt, cancelAt < plan.deadline {
+                expected = .cancelled(at: cancelAt)
+            } else {
+                expected = .woke(at: plan.deadline)
+            }
+            if outcome != expected {
+                return
+                    "seed \(seed): sleeper \(index) (deadline \(plan.deadline), cancel \(String(describing: plan.cancelAt))) "
+                    + "gave \(outcome), expected \(expected)"
+            }
+        }
+        return nil
+    }
+
+    @Test func sleepersAndCancelsMatchTheirSchedule() throws {
+        let seeds: [UInt64] =
+            ProcessInfo.processInfo.environment["MINISS_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(1...25)
+        for seed in seeds {
+            if let failure = try Self.run(seed: seed) {
+                Issue.record(
+                    "\(failure)\nreplay: MINISS_SEED=\(seed) swift test --filter sleepersAndCancelsMatchTheirSchedule")
+                return
+            }
+        }
     }
 }

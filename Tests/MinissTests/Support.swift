@@ -1,5 +1,6 @@
-import Miniss
 import Synchronization
+
+@testable import Miniss
 
 /// A runtime in virtual time: sleeping takes no wall time, and the result does not depend on
 /// the machine's speed or load.
@@ -23,7 +24,7 @@ func elapsed(since start: ShardClock.Instant) -> Duration {
 
 /// A thread-safe log of events, for checking order.
 final class EventLog<Event: Sendable>: Sendable {
-    private let events = Mutex<[Event]>([])
+    private let events = Lock<[Event]>([])
     func append(_ event: Event) { events.withLock { $0.append(event) } }
     var all: [Event] { events.withLock { $0 } }
 }

@@ -8,7 +8,7 @@ package final class Inbox: Sendable {
         var isClosed = false
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
     private let pending = Atomic<Bool>(false)
 
     package init() {}

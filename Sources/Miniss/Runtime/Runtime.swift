@@ -43,12 +43,16 @@ public final class Runtime: Sendable {
         public var idleSpin: Duration
         /// Jobs a shard runs before it checks its inbox, timers and I/O again.
         public var budgetJobs: Int
+        /// Messages each ring between two shards holds (a power of two); more wait in the
+        /// sender's backlog.
+        public var ringCapacity: Int
 
         /// The defaults: automatic backend, monotonic time, 1 ms ticks, pinned threads, 20 µs
-        /// idle spin, 256 jobs per round.
+        /// idle spin, 256 jobs per round, 256 messages per ring.
         public init(
             backend: IOBackend = .automatic, time: TimeMode = .monotonic, timerTick: Duration = .milliseconds(1),
-            pinThreads: Bool = true, idleSpin: Duration = .microseconds(20), budgetJobs: Int = 256
+            pinThreads: Bool = true, idleSpin: Duration = .microseconds(20), budgetJobs: Int = 256,
+            ringCapacity: Int = 256
         ) {
             self.backend = backend
             self.time = time
@@ -56,6 +60,7 @@ public final class Runtime: Sendable {
             self.pinThreads = pinThreads
             self.idleSpin = idleSpin
             self.budgetJobs = budgetJobs
+            self.ringCapacity = ringCapacity
         }
     }
 
@@ -71,7 +76,7 @@ public final class Runtime: Sendable {
     private let engines: [ShardEngine]
     private let threads: [OSThread]
     private let isRunning = Atomic<Bool>(true)
-    private let shutdownLock = Mutex<Bool>(false)
+    private let shutdownLock = Lock<Bool>(false)
 
     /// The CPUs this process may run on (its affinity mask).
     public static var availableCPUCount: Int { Int(miniss_allowed_cpu_count()) }
@@ -96,6 +101,10 @@ public final class Runtime: Sendable {
         guard configuration.budgetJobs >= 1 else {
             throw MinissError.invalidArgument("budgetJobs must be at least 1, got \(configuration.budgetJobs)")
         }
+        let ring = configuration.ringCapacity
+        guard ring >= 2, ring <= 1 << 20, ring & (ring - 1) == 0 else {
+            throw MinissError.invalidArgument("ringCapacity must be a power of two from 2 to 2^20, got \(ring)")
+        }
         guard configuration.idleSpin >= .zero else {
             throw MinissError.invalidArgument("idleSpin must not be negative, got \(configuration.idleSpin)")
         }
@@ -115,6 +124,10 @@ public final class Runtime: Sendable {
                 idleSpinNanoseconds: UInt64(configuration.idleSpin.nanosecondsClamped),
                 budgetJobs: configuration.budgetJobs)
         }
+        if shards > 1 {
+            let mesh = Mesh(engines: engines, ringCapacity: configuration.ringCapacity)
+            for engine in engines { engine.mesh = mesh }
+        }
         var threads: [OSThread] = []
         var started: [Result<String, MinissError>] = []
         for engine in engines {
@@ -130,6 +143,10 @@ public final class Runtime: Sendable {
             if case .failure(let error) = result { return error }
             return nil
         }).first {
+            for engine in engines where engine.driver == nil {
+                // A shard that never ran counts as finished, or the others would wait for it.
+                engine.mesh?.setQuiescent(true)
+            }
             for engine in engines where engine.driver != nil { engine.requestStop() }
             for thread in threads { thread.join() }
             throw failure

@@ -110,11 +110,11 @@ package class TaskRecord: @unchecked Sendable {
         }
 
         @usableFromInline
-        let completion: Mutex<Completion>
+        let completion: Lock<Completion>
 
         @inlinable
         override init() {
-            completion = Mutex(Completion())
+            completion = Lock(Completion())
         }
 
         var isFinished: Bool { completion.withLock { $0.result != nil } }

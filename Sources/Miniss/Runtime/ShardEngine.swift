@@ -37,6 +37,14 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     /// Set (on the shard thread) during the final drain: timers no longer wait.
     package private(set) var isDraining = false
 
+    /// The rings to the other shards (nil for a lone shard, and once the loop has ended).
+    package internal(set) var mesh: Mesh?
+    /// Messages to each shard that did not fit in its ring yet, oldest first.
+    var outboundBacklog: [[MeshCall]] = []
+    var backlogCount = 0
+    /// Whether this shard has told the mesh it is stopping with nothing left to do.
+    var isQuiescent = false
+
     /// The tasks spawned on this shard that are still running (see ShardEngine+Tasks.swift).
     var taskList = TaskRecord.ListHead()
     package internal(set) var liveTaskCount = 0
@@ -120,6 +128,11 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         guard inbox.push(job) else {
             return Self.runAfterShutdown(job, shard: id)
         }
+        wakeIfParked()
+    }
+
+    /// Wakes the shard if it is parked (any thread; the caller has published its work).
+    package func wakeIfParked() {
         if parked.exchange(false, ordering: .sequentiallyConsistent) {
             driver?.wake()
         }
@@ -232,14 +245,31 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
             var budget = budgetJobs
             while budget > 0, runNext() { budget -= 1 }
             drainInbox()
-            expireTimers()
-            if ready.isEmpty {
-                if isStopping && liveTaskCount == 0 && !inbox.hasJobs { break }
-                idle()
+            if let mesh {
+                if backlogCount > 0 { flushOutbound(mesh) }
+                _ = mesh.receive(into: self)
             }
+            expireTimers()
+            if isStopping && updateQuiescence() { break }
+            if ready.isEmpty { idle() }
         }
         finalDrain()
+        mesh = nil
         driver?.close()
+    }
+
+    /// Whether a stopping shard may end its loop: it has nothing left, and (with other shards)
+    /// every shard has nothing left, so no message can still arrive.
+    private func updateQuiescence() -> Bool {
+        let quiescent =
+            liveTaskCount == 0 && ready.isEmpty && backlogCount == 0 && !inbox.hasJobs
+            && !(mesh?.hasMessages(for: self) ?? false)
+        guard let mesh else { return quiescent }
+        if quiescent != isQuiescent {
+            isQuiescent = quiescent
+            mesh.setQuiescent(quiescent)
+        }
+        return quiescent && mesh.allQuiescent
     }
 
     /// Nothing is runnable: spin briefly for work from other threads, then park until the next
@@ -257,8 +287,10 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
             return
         }
         parked.store(true, ordering: .sequentiallyConsistent)
-        // Dekker handshake with submitForeign: either we see its job here, or it sees `parked`.
-        if inbox.hasJobs {
+        // Dekker handshake with submitForeign and Mesh.notify: either we see their work here,
+        // or they see `parked` (the fence orders our store before the rings' acquire loads).
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if inbox.hasJobs || (mesh.map { $0.hasMessages(for: self) || (isQuiescent && $0.allQuiescent) } ?? false) {
             parked.store(false, ordering: .sequentiallyConsistent)
             return
         }
@@ -268,9 +300,47 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
             let now = timeSource.nowNanoseconds
             timeout = deadline > now ? deadline - now : 0
         }
+        if backlogCount > 0 {
+            // A full ring is drained by its receiver, which does not tell us: look again soon.
+            timeout = min(timeout ?? Self.backlogRetryNanoseconds, Self.backlogRetryNanoseconds)
+        }
         parks &+= 1
         driver?.park(timeoutNanoseconds: timeout)
         parked.store(false, ordering: .sequentiallyConsistent)
+    }
+
+    static let backlogRetryNanoseconds: UInt64 = 50_000
+
+    // MARK: Messages to other shards (shard thread)
+
+    /// Sends `call` to run on shard `target`, in order with this shard's earlier messages to it.
+    /// Never blocks and never drops: a full ring leaves the message in the backlog.
+    func post(_ call: @escaping MeshCall, to target: Int) {
+        guard let mesh else { preconditionFailure("shard \(id) has no mesh to post to shard \(target)") }
+        precondition(isCurrent, "messages are posted from the sending shard's thread")
+        if outboundBacklog.isEmpty { outboundBacklog = Array(repeating: [], count: mesh.shardCount) }
+        if outboundBacklog[target].isEmpty && mesh.tryPush(call, from: id, to: target) {
+            mesh.notify(target)
+        } else {
+            outboundBacklog[target].append(call)
+            backlogCount += 1
+        }
+    }
+
+    /// Moves backlogged messages into rings that have room again, oldest first.
+    private func flushOutbound(_ mesh: Mesh) {
+        for target in outboundBacklog.indices where !outboundBacklog[target].isEmpty {
+            var sent = 0
+            for call in outboundBacklog[target] {
+                guard mesh.tryPush(call, from: id, to: target) else { break }
+                sent += 1
+            }
+            if sent > 0 {
+                outboundBacklog[target].removeFirst(sent)
+                backlogCount -= sent
+                mesh.notify(target)
+            }
+        }
     }
 
     // MARK: Tasks and shutdown (shard thread unless noted)
@@ -293,6 +363,7 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         inbox.close()
         // Forced: a push that appended before the close but has not raised the flag yet.
         drainInbox(force: true)
+        if let mesh { _ = mesh.receive(into: self) }
         for action in wheel.removeAll() {
             switch action {
             // A `Task.sleep` wake-up: runs early, so its task can finish (cancelled sleeps are

@@ -51,7 +51,7 @@ final class OSThread: @unchecked Sendable {
     // SAFETY (@unchecked Sendable): `handle` is written once by `init` before the object is
     // shared; whether it has been reaped is behind `reaped`.
     private var handle = pthread_t()
-    private let reaped = Mutex(false)
+    private let reaped = Lock(false)
     private let finished = Latch<Bool>()
 
     private final class Context {

@@ -144,6 +144,12 @@ package final class SPSCRing<Element, Index: RingIndex>: @unchecked Sendable {
         return element
     }
 
+    /// Whether the producer has published elements the consumer has not taken. On the
+    /// consumer's thread.
+    package var hasPublishedElements: Bool {
+        producer.tail.loadAcquiring() != consumer.localHead
+    }
+
     /// Removes every element published so far, oldest first, calling `body` for each, and frees
     /// their slots with one store. Returns how many were removed.
     @discardableResult

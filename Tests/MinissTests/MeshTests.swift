@@ -1,0 +1,116 @@
+import Synchronization
+import Testing
+
+@testable import Miniss
+
+/// Cross-shard calls on real threads. Outcomes are checked, never timings.
+@Suite("Shard mesh and submit(to:)")
+struct MeshTests {
+    static func twoShards(ringCapacity: Int = 256) throws -> Runtime {
+        try Runtime(shards: 2, configuration: .init(pinThreads: false, idleSpin: .zero, ringCapacity: ringCapacity))
+    }
+
+    @Test func valuesAndErrorsComeBackToTheCallersShard() throws {
+        let runtime = try Self.twoShards()
+        defer { runtime.shutdown() }
+        let (remoteShard, callerShard, count) = try runtime.run { () -> (Int?, Int?, Int) in
+            let remote = try await submit(to: 1) { Shard.current?.id }
+            return (remote, Shard.current?.id, Shard.count)
+        }
+        #expect(remoteShard == 1)
+        #expect(callerShard == 0, "the caller must resume on its own shard")
+        #expect(count == 2)
+        #expect(throws: TestFailure(tag: 4)) {
+            try runtime.run { try await submit(to: 1) { () async throws -> Int in throw TestFailure(tag: 4) } }
+        }
+    }
+
+    @Test func submitToTheOwnShardRunsInPlace() throws {
+        let runtime = try Self.twoShards()
+        defer { runtime.shutdown() }
+        #expect(try runtime.run { try await submit(to: 0) { Shard.current?.id } } == 0)
+    }
+
+    @Test func badShardIdsAreRejected() throws {
+        let runtime = try Self.twoShards()
+        defer { runtime.shutdown() }
+        let code = try runtime.run { () -> MinissError.Code? in
+            do {
+                _ = try await submit(to: 7) { 1 }
+                return nil
+            } catch let error as MinissError {
+                return error.code
+            }
+        }
+        #expect(code == .invalidArgument)
+    }
+
+    @Test func messagesBetweenTwoShardsKeepTheirOrder() throws {
+        let runtime = try Self.twoShards()
+        defer { runtime.shutdown() }
+        let order = try runtime.run { () -> [Int] in
+            let log = EventLog<Int>()
+            // Each task posts its request as soon as it runs, and tasks run in spawn order.
+            let handles = (0..<1000).map { index in spawn { try await submit(to: 1) { log.append(index) } } }
+            for handle in handles { try await handle.value }
+            return log.all
+        }
+        #expect(order == Array(0..<1000))
+    }
+
+    @Test(arguments: [2, 8])
+    func aFullRingHoldsMessagesBackWithoutLosingAny(ringCapacity: Int) throws {
+        let runtime = try Self.twoShards(ringCapacity: ringCapacity)
+        defer { runtime.shutdown() }
+        let sum = try runtime.run { () -> Int in
+            let handles = (0..<2000).map { index in spawn { try await submit(to: 1) { index } } }
+            var sum = 0
+            for handle in handles { sum += try await handle.value }
+            return sum
+        }
+        #expect(sum == (0..<2000).reduce(0, +))
+    }
+
+    @Test func cancellingTheCallerCancelsTheRemoteTask() throws {
+        let runtime = try Self.twoShards()
+        defer { runtime.shutdown() }
+        let outcome = try runtime.run { () -> String in
+            let caller = spawn { try await submit(to: 1) { try await sleep(for: .seconds(3600)) } }
+            await Shard.yield()
+            caller.cancel()
+            do {
+                try await caller.value
+                return "finished"
+            } catch is CancellationError {
+                return "cancelled"
+            }
+        }
+        #expect(outcome == "cancelled")
+    }
+
+    @Test func callsFromOutsideTheRuntimeWork() async throws {
+        let runtime = try Self.twoShards()
+        defer { runtime.shutdown() }
+        #expect(try await runtime.submit(to: 1) { Shard.current?.id } == 1)
+        let error = await #expect(throws: MinissError.self) { try await submit(to: 1) { 1 } }
+        #expect(error?.code == .notOnShard)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func shutdownWithCallsInFlightEndsEveryCall() async throws {
+        let runtime = try Self.twoShards(ringCapacity: 2)
+        let calls = (0..<200).map { index in
+            runtime.spawn(on: index % 2) {
+                try await submit(to: 1 - index % 2) { try await sleep(for: .seconds(3600)) }
+            }
+        }
+        // Let some requests reach the other shard before stopping; the outcome is the same
+        // whether they did or not.
+        _ = try await runtime.submit(to: 1) { 0 }
+        runtime.shutdown()
+        for call in calls {
+            #expect(call.isFinished)
+            await #expect(throws: CancellationError.self) { try await call.value }
+        }
+    }
+}

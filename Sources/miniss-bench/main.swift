@@ -192,6 +192,44 @@ for pending in quick ? [1_000, 100_000] : [1_000, 100_000, 1_000_000] {
     measurements.append(row("timer expiry, \(pending) pending", result.expiryNanoseconds, "<= 20 ns"))
 }
 
+// MARK: Cross-shard calls
+
+/// The usual Swift way to reach state owned elsewhere: an actor on the default executor.
+actor PeerCounter {
+    var value = 0
+    func increment() -> Int {
+        value += 1
+        return value
+    }
+}
+
+let roundTrips = quick ? 20_000 : 200_000
+for (label, spin) in [("both shards polling", Duration.seconds(1)), ("target parked", Duration.zero)] {
+    let pair = try Runtime(shards: 2, configuration: .init(idleSpin: spin))
+    measurements.append(
+        try measure("submit(to:) round trip, \(label)", operations: roundTrips, target: spin > .zero ? "<= 1 µs" : nil)
+        {
+            _ = try pair.run {
+                var sum = 0
+                for _ in 0..<roundTrips { sum &+= try await submit(to: 1) { 1 } }
+                return sum
+            }
+        })
+    pair.shutdown()
+}
+let peerCounter = PeerCounter()
+let actorPeer = measure("actor call from a task (default executor)", operations: roundTrips) {
+    blockOnDefaultExecutor {
+        var sum = 0
+        for _ in 0..<roundTrips { sum &+= await peerCounter.increment() }
+        _ = sum
+    }
+}
+measurements.append(actorPeer)
+if let polling = measurements.first(where: { $0.name.hasPrefix("submit(to:) round trip, both") }) {
+    ratios["cross_shard_actor_peer_over_submit"] = actorPeer.nanosecondsPerOperation / polling.nanosecondsPerOperation
+}
+
 // MARK: SPSC ring
 
 let ringMessages = quick ? 2_000_000 : 20_000_000

@@ -97,6 +97,20 @@ struct MeshTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func aSpinningShardNoticesMessages() throws {
+        // With a 30 s idle spin, a shard that only watched its inbox while spinning would take
+        // up to 30 s to see each message: these calls would outlast the time limit.
+        let runtime = try Runtime(shards: 2, configuration: .init(pinThreads: false, idleSpin: .seconds(30)))
+        defer { runtime.shutdown() }
+        let sum = try runtime.run { () -> Int in
+            var sum = 0
+            for index in 0..<5 { sum += try await submit(to: 1) { index } }
+            return sum
+        }
+        #expect(sum == 10)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func shutdownWithCallsInFlightEndsEveryCall() async throws {
         let runtime = try Self.twoShards(ringCapacity: 2)
         let calls = (0..<200).map { index in

@@ -277,8 +277,12 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     private func idle() {
         if idleSpinNanoseconds > 0 && !timeSource.isVirtual {
             let spinUntil = timeSource.nowNanoseconds + idleSpinNanoseconds
-            while !inbox.hasJobs && timeSource.nowNanoseconds < spinUntil {}
-            if inbox.hasJobs { return }
+            var polls = 0
+            while true {
+                if hasReasonToWake { return }
+                polls &+= 1
+                if polls & 31 == 0 && timeSource.nowNanoseconds >= spinUntil { break }
+            }
         }
         let nextTick = wheel.nextExpiration()
         if timeSource.isVirtual, let nextTick {
@@ -290,7 +294,7 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         // Dekker handshake with submitForeign and Mesh.notify: either we see their work here,
         // or they see `parked` (the fence orders our store before the rings' acquire loads).
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if inbox.hasJobs || (mesh.map { $0.hasMessages(for: self) || (isQuiescent && $0.allQuiescent) } ?? false) {
+        if hasReasonToWake {
             parked.store(false, ordering: .sequentiallyConsistent)
             return
         }
@@ -310,6 +314,13 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     }
 
     static let backlogRetryNanoseconds: UInt64 = 50_000
+
+    /// Whether an idle shard must get back to its loop: another thread or shard handed it
+    /// work, or (stopping) every shard has become quiescent, so it can end.
+    private var hasReasonToWake: Bool {
+        guard let mesh else { return inbox.hasJobs }
+        return inbox.hasJobs || mesh.hasMessages(for: self) || (isQuiescent && mesh.allQuiescent)
+    }
 
     // MARK: Messages to other shards (shard thread)
 

@@ -100,6 +100,7 @@ package class TaskRecord: @unchecked Sendable {
     /// for waiters outside the runtime.
     @usableFromInline
     final class Of<T: Sendable>: TaskRecord, @unchecked Sendable {
+        // SAFETY (@unchecked Sendable): as TaskRecord; `completion` is behind its lock.
         // Inlinable (with its storage) so that spawn's caller specializes it; see TaskSpawner.
         @usableFromInline
         struct Completion {

@@ -30,6 +30,8 @@ public struct MinissError: Error, CustomStringConvertible, Sendable, Equatable {
         case invalidArgument
         /// The I/O backend could not start (the message names the syscall and errno).
         case backendUnavailable
+        /// A ``Sharded`` service was used after it was stopped.
+        case serviceStopped
     }
 
     /// What kind of failure this is.

@@ -111,6 +111,36 @@ struct MeshTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func shutdownWaitsForCallsFromTasksItDoesNotTrack() async throws {
+        // A plain Task on a shard is not registered with the runtime; its requests and replies
+        // must still keep the shards alive until they have arrived.
+        let runtime = try Self.twoShards()
+        let outcomes = EventLog<String>()
+        _ = try await runtime.spawn {
+            Task {
+                do {
+                    try await submit(to: 1) { try await sleep(for: .seconds(3600)) }
+                    outcomes.append("first finished")
+                } catch {
+                    outcomes.append("first failed: \(error)")
+                }
+                // Either the stopping shard cancels it, or the mesh has closed: both end it.
+                do {
+                    _ = try await submit(to: 1) { 0 }
+                    outcomes.append("second finished")
+                } catch {
+                    outcomes.append("second failed: \(error)")
+                }
+            }
+            return 0
+        }.value
+        runtime.shutdown()
+        let all = outcomes.all
+        #expect(all.count == 2, "the untracked task never finished: \(all)")
+        #expect(all.first?.hasPrefix("first failed") == true)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func shutdownWithCallsInFlightEndsEveryCall() async throws {
         let runtime = try Self.twoShards(ringCapacity: 2)
         let calls = (0..<200).map { index in

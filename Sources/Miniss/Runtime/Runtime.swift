@@ -149,6 +149,8 @@ public final class Runtime: Sendable {
             }
             for engine in engines where engine.driver != nil { engine.requestStop() }
             for thread in threads { thread.join() }
+            // Shards that never ran did not drop their mesh reference: break the cycle here.
+            for engine in engines { engine.mesh = nil }
             throw failure
         }
         self.engines = engines

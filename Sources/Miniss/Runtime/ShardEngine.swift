@@ -44,6 +44,8 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     var backlogCount = 0
     /// Whether this shard has told the mesh it is stopping with nothing left to do.
     var isQuiescent = false
+    /// Requests this shard has sent whose replies have not arrived yet.
+    var pendingReplies = 0
 
     /// The tasks spawned on this shard that are still running (see ShardEngine+Tasks.swift).
     var taskList = TaskRecord.ListHead()
@@ -262,14 +264,14 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     /// every shard has nothing left, so no message can still arrive.
     private func updateQuiescence() -> Bool {
         let quiescent =
-            liveTaskCount == 0 && ready.isEmpty && backlogCount == 0 && !inbox.hasJobs
+            liveTaskCount == 0 && ready.isEmpty && backlogCount == 0 && pendingReplies == 0 && !inbox.hasJobs
             && !(mesh?.hasMessages(for: self) ?? false)
         guard let mesh else { return quiescent }
         if quiescent != isQuiescent {
             isQuiescent = quiescent
             mesh.setQuiescent(quiescent)
         }
-        return quiescent && mesh.allQuiescent
+        return quiescent && mesh.isClosed
     }
 
     /// Nothing is runnable: spin briefly for work from other threads, then park until the next
@@ -281,6 +283,9 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
             while true {
                 if hasReasonToWake { return }
                 polls &+= 1
+                // A backlog waits for room in a ring its receiver drains silently: retry now
+                // and then instead of spinning the whole idle period.
+                if backlogCount > 0 && polls & 255 == 0 { return }
                 if polls & 31 == 0 && timeSource.nowNanoseconds >= spinUntil { break }
             }
         }
@@ -305,7 +310,8 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
             timeout = deadline > now ? deadline - now : 0
         }
         if backlogCount > 0 {
-            // A full ring is drained by its receiver, which does not tell us: look again soon.
+            // A full ring is drained by its receiver, which does not tell us: look again soon
+            // (the epoll driver rounds this up to 1 ms).
             timeout = min(timeout ?? Self.backlogRetryNanoseconds, Self.backlogRetryNanoseconds)
         }
         parks &+= 1
@@ -319,7 +325,7 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     /// work, or (stopping) every shard has become quiescent, so it can end.
     private var hasReasonToWake: Bool {
         guard let mesh else { return inbox.hasJobs }
-        return inbox.hasJobs || mesh.hasMessages(for: self) || (isQuiescent && mesh.allQuiescent)
+        return inbox.hasJobs || mesh.hasMessages(for: self) || (isQuiescent && mesh.isClosed)
     }
 
     // MARK: Messages to other shards (shard thread)

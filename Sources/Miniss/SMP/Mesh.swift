@@ -12,9 +12,11 @@ package typealias MeshCall = @Sendable () -> Void
 /// Callers of ``submit(to:_:)`` wait for their reply, so a slow shard slows its callers down
 /// (back-pressure).
 ///
-/// Shutdown: a stopping shard counts itself quiescent (no task, job, message or backlog) and
-/// keeps serving messages until every shard is; a request in flight always has a live task
-/// waiting for its reply, so the count cannot reach N while one is pending.
+/// Shutdown: a stopping shard counts itself quiescent (no task, job, message, backlog, or reply
+/// it is still waiting for) and keeps serving messages until every shard is. A request in
+/// flight keeps its sender's reply count up, so the count cannot reach N while one is pending,
+/// whoever sent it. Reaching N closes the mesh for good: a later `submit(to:)` (from work a
+/// stopped shard still drains) throws instead of posting to a shard that is gone.
 package final class Mesh: Sendable {
     package let shardCount: Int
     package let ringCapacity: Int
@@ -23,6 +25,7 @@ package final class Mesh: Sendable {
     /// mesh when its loop ends, which breaks the cycle once every shard has stopped.
     private let engines: [ShardEngine]
     private let quiescentShards = Atomic<Int>(0)
+    private let closed = Atomic<Bool>(false)
 
     init(engines: [ShardEngine], ringCapacity: Int) {
         precondition(
@@ -77,6 +80,7 @@ package final class Mesh: Sendable {
     func setQuiescent(_ quiescent: Bool) {
         if quiescent {
             if quiescentShards.add(1, ordering: .sequentiallyConsistent).newValue == shardCount {
+                closed.store(true, ordering: .sequentiallyConsistent)
                 for engine in engines { engine.wakeIfParked() }
             }
         } else {
@@ -84,8 +88,9 @@ package final class Mesh: Sendable {
         }
     }
 
-    /// Whether every shard is stopping and quiescent: then no message can be in flight.
-    var allQuiescent: Bool { quiescentShards.load(ordering: .sequentiallyConsistent) == shardCount }
+    /// Whether every shard has been stopping and quiescent at once: then no message was in
+    /// flight, and none may be sent any more. Once true, stays true.
+    var isClosed: Bool { closed.load(ordering: .sequentiallyConsistent) }
 }
 
 /// One `submit(to:)` in flight: the caller's continuation, the reply, and the remote task.

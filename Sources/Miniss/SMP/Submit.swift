@@ -49,10 +49,13 @@ extension ShardEngine {
             throw MinissError.invalidArgument("shard id \(target) is out of range 0..<\(shardCount)")
         }
         if target == id { return try await body() }
-        guard let mesh else { throw MinissError.runtimeNotRunning("submit(to:)") }
+        guard let mesh, !mesh.isClosed else { throw MinissError.runtimeNotRunning("submit(to:)") }
         try Task.checkCancellation()  // a cancelled caller sends nothing
         let call = RemoteCall<T>()
         let source = id
+        // Counted until the reply is back, so this shard cannot count itself quiescent (and
+        // the mesh cannot close) while the request or its reply is in flight.
+        pendingReplies += 1
         post(
             {
                 // On the target shard: run the body as a task there; its completion (also when
@@ -61,7 +64,11 @@ extension ShardEngine {
                 let handle = remote.spawner.spawn(
                     { try await body() },
                     completion: { result in
-                        remote.post({ call.complete(with: result) }, to: source)
+                        remote.post(
+                            {
+                                mesh.engine(source).pendingReplies -= 1
+                                call.complete(with: result)
+                            }, to: source)
                     })
                 call.started(handle)
             }, to: target)

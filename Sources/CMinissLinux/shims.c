@@ -9,7 +9,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,8 +77,6 @@ void miniss_set_thread_name(const char *name) {
     truncated[sizeof truncated - 1] = 0;
     pthread_setname_np(pthread_self(), truncated);
 }
-
-int64_t miniss_gettid(void) { return (int64_t)syscall(SYS_gettid); }
 
 int miniss_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 

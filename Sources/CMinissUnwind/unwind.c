@@ -1,18 +1,18 @@
 #include "CMinissUnwind.h"
 
 #define UNW_LOCAL_ONLY
-#include <dlfcn.h>
 #include <libunwind.h>
 #include <string.h>
 
-static int walk(uintptr_t *frames, uintptr_t *offsets, char *names, size_t name_stride, int max,
-                int skip) {
+int miniss_capture_stack_symbolized(uintptr_t *frames, uintptr_t *offsets, char *names,
+                                    size_t name_stride, int max, int skip) {
+    if (name_stride < 2) return 0;
     unw_context_t context;
     unw_cursor_t cursor;
     if (unw_getcontext(&context) != 0) return 0;
     if (unw_init_local(&cursor, &context) != 0) return 0;
     int count = 0;
-    int to_skip = skip + 1;  // + the public wrapper's frame
+    int to_skip = skip;
     while (count < max && unw_step(&cursor) > 0) {
         unw_word_t ip = 0;
         if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0) break;
@@ -21,38 +21,14 @@ static int walk(uintptr_t *frames, uintptr_t *offsets, char *names, size_t name_
             continue;
         }
         frames[count] = (uintptr_t)ip;
-        if (names != NULL) {
-            char *name = names + (size_t)count * name_stride;
-            unw_word_t offset = 0;
-            name[0] = 0;
-            if (unw_get_proc_name(&cursor, name, name_stride, &offset) != 0) name[0] = 0;
-            name[name_stride - 1] = 0;
-            offsets[count] = (uintptr_t)offset;
-        }
+        char *name = names + (size_t)count * name_stride;
+        unw_word_t offset = 0;
+        if (unw_get_proc_name(&cursor, name, name_stride, &offset) != 0) name[0] = 0;
+        name[name_stride - 1] = 0;
+        offsets[count] = (uintptr_t)offset;
         count++;
     }
     return count;
-}
-
-int miniss_capture_stack(uintptr_t *frames, int max, int skip) {
-    return walk(frames, NULL, NULL, 0, max, skip);
-}
-
-int miniss_capture_stack_symbolized(uintptr_t *frames, uintptr_t *offsets, char *names,
-                                    size_t name_stride, int max, int skip) {
-    if (name_stride < 2) return 0;
-    return walk(frames, offsets, names, name_stride, max, skip);
-}
-
-int miniss_symbolize(uintptr_t ip, char *name, size_t name_length, uintptr_t *offset) {
-    if (name_length == 0) return -1;
-    name[0] = 0;
-    Dl_info info;
-    if (dladdr((void *)ip, &info) == 0 || info.dli_sname == NULL) return -1;
-    strncpy(name, info.dli_sname, name_length - 1);
-    name[name_length - 1] = 0;
-    *offset = ip - (uintptr_t)info.dli_saddr;
-    return 0;
 }
 
 // Exported by libswiftCore (swift/Demangling/Demangle.h, the C entry point).

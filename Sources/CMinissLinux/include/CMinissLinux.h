@@ -24,8 +24,6 @@ int miniss_pin_current_thread(int cpu);
 int miniss_current_cpu(void);
 /// Names the calling thread (at most 15 bytes are kept), as shown by top and gdb.
 void miniss_set_thread_name(const char *name);
-/// The kernel thread id of the calling thread.
-int64_t miniss_gettid(void);
 
 /// epoll(7) wrappers (the epoll_event struct is packed on x86_64, awkward from Swift).
 int miniss_epoll_create(void);

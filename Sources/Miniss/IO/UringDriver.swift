@@ -22,8 +22,6 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
     /// The 8-byte buffer of the in-flight eventfd read. Owned by that read while `wakeArmed`.
     private let wakeBuffer: UnsafeMutablePointer<UInt64>
     private var wakeArmed = false
-    /// The IORING_SETUP_* flags the kernel accepted.
-    package let setupFlags: UInt32
 
     private static let wakeTag: UInt64 = 1
 
@@ -46,7 +44,6 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
         }
         self.ring = ring
         self.wakeFD = fd
-        self.setupFlags = applied
         self.wakeBuffer = .allocate(capacity: 1)
         self.wakeBuffer.initialize(to: 0)
     }

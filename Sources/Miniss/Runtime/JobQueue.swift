@@ -55,22 +55,6 @@ package struct JobQueue: ~Copyable {
         return job
     }
 
-    /// Removes the job at `offset` from the front (0 = next in FIFO order). For schedulers that
-    /// pick jobs out of order (the simulator); O(count).
-    package mutating func remove(at offset: Int) -> ShardJob {
-        precondition(offset >= 0 && offset < count, "JobQueue.remove(at: \(offset)) out of 0..<\(count)")
-        let job = (storage + ((head + offset) & (capacity - 1))).move()
-        // Close the gap by shifting the later jobs one slot towards the front.
-        var position = offset
-        while position + 1 < count {
-            let from = storage + ((head + position + 1) & (capacity - 1))
-            (storage + ((head + position) & (capacity - 1))).initialize(to: from.move())
-            position += 1
-        }
-        count -= 1
-        return job
-    }
-
     private mutating func grow() {
         let newCapacity = capacity * 2
         let bigger = UnsafeMutablePointer<ShardJob>.allocate(capacity: newCapacity)

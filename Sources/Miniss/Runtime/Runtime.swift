@@ -73,7 +73,7 @@ public final class Runtime: Sendable {
     /// The configuration the runtime was started with.
     public let configuration: Configuration
 
-    private let engines: [ShardEngine]
+    let engines: [ShardEngine]
     private let threads: [OSThread]
     private let isRunning = Atomic<Bool>(true)
     private let shutdownLock = Lock<Bool>(false)
@@ -180,6 +180,11 @@ public final class Runtime: Sendable {
 
     deinit {
         shutdown()
+    }
+
+    /// Whether `engine` is one of this runtime's shards.
+    func owns(_ engine: ShardEngine) -> Bool {
+        engines.contains { $0 === engine }
     }
 
     /// The shard with the given id.

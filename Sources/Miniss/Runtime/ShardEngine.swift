@@ -6,7 +6,8 @@ import Synchronization
 /// their executor preference.
 ///
 /// Every source of nondeterminism reaches the engine through a seam: the order jobs run in
-/// (``runNext()`` takes the FIFO head; a simulator may pick from ``ready`` itself), the time
+/// (``runNext()`` takes the FIFO head; a simulator may run jobs from ``ready`` in its own
+/// order through ``run(_:)``), the time
 /// (``timeSource``), and blocking/I/O (``driver``). The production loop is ``runLoop()``; a
 /// simulator drives the same engine through ``runNext()``, ``drainInbox()``, ``expireTimers()``.
 package final class ShardEngine: TaskExecutor, @unchecked Sendable {
@@ -57,11 +58,6 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     /// The serial-executor facade for shard-bound actors. Set once in `init`, read from any
     /// thread.
     package private(set) var serialExecutor: ShardSerialExecutor!
-
-    // Counters (shard thread only).
-    package private(set) var jobsRun: UInt64 = 0
-    package private(set) var timersFired: UInt64 = 0
-    package private(set) var parks: UInt64 = 0
 
     package init(
         id: Int, timeSource: any TimeSource, tickNanoseconds: UInt64 = 1_000_000,
@@ -172,7 +168,6 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
 
     /// Runs one job that was taken off the run queue.
     package func run(_ job: ShardJob) {
-        jobsRun &+= 1
         switch job {
         case .task(let job):
             job.runSynchronously(on: asUnownedTaskExecutor())
@@ -218,7 +213,6 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
             fired += 1
             fire(action)
         }
-        timersFired &+= UInt64(fired)
         return fired
     }
 
@@ -314,7 +308,6 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
             // (the epoll driver rounds this up to 1 ms).
             timeout = min(timeout ?? Self.backlogRetryNanoseconds, Self.backlogRetryNanoseconds)
         }
-        parks &+= 1
         driver?.park(timeoutNanoseconds: timeout)
         parked.store(false, ordering: .sequentiallyConsistent)
     }

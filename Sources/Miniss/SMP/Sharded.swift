@@ -64,7 +64,7 @@ public final class Sharded<Service>: Sendable {
     ///   ``MinissError/Code/serviceStopped`` after ``stop(_:)``.
     public var local: Service {
         get throws {
-            guard let shard = Shard.current, runtime.shards.contains(shard) else {
+            guard let shard = Shard.current, runtime.owns(shard.engine) else {
                 throw MinissError.notOnShard("Sharded.local")
             }
             return try table.instance(on: shard.id)

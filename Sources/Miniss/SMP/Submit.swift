@@ -30,7 +30,7 @@ extension Runtime {
     public func submit<T: Sendable>(to shard: Int, _ body: @escaping @Sendable () async throws -> T) async throws
         -> T
     {
-        if let engine = ShardEngine.current, shards.contains(where: { $0.engine === engine }) {
+        if let engine = ShardEngine.current, owns(engine) {
             return try await engine.submit(to: shard, body)
         }
         let handle = spawn(on: shard) { try await body() }

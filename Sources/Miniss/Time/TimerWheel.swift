@@ -107,12 +107,6 @@ package struct TimerWheel<Payload>: ~Copyable {
         return freeNode(index)
     }
 
-    /// The deadline of a pending timer, or `nil`.
-    package func deadline(of id: TimerID) -> UInt64? {
-        guard let index = liveIndex(id) else { return nil }
-        return nodes[index].deadline
-    }
-
     /// The earliest tick at which `advance(to:)` has work to do (fire or cascade), or `nil` if
     /// no timer is pending. Never later than the earliest pending deadline, so sleeping until
     /// this tick never oversleeps a timer.
@@ -139,13 +133,6 @@ package struct TimerWheel<Payload>: ~Copyable {
             }
         }
         currentTick = tick
-    }
-
-    /// Calls `body` for every pending timer (in no particular order). For checkers and tests.
-    package func forEachPending(_ body: (TimerID, UInt64) -> Void) {
-        for index in 0..<initialized where nodes[index].location != Self.freeLocation {
-            body(TimerID(index: UInt32(index), generation: nodes[index].generation), nodes[index].deadline)
-        }
     }
 
     /// Removes every pending timer, returning their payloads in deadline order.

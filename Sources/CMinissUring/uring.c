@@ -4,6 +4,7 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct miniss_uring {
     struct io_uring ring;
@@ -59,13 +60,77 @@ void miniss_uring_destroy(miniss_uring *ring) {
 
 int miniss_uring_fd(const miniss_uring *ring) { return ring->ring.ring_fd; }
 
-int miniss_uring_prep_read(miniss_uring *ring, int fd, void *buffer, unsigned length,
-                           uint64_t user_data) {
+// A free SQE; when the submission queue is full, submits what is queued to make room (the only
+// place where a loop iteration may enter the kernel twice).
+static struct io_uring_sqe *next_sqe(miniss_uring *ring) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
-    if (sqe == NULL) return -EBUSY;
-    io_uring_prep_read(sqe, fd, buffer, length, 0);
-    io_uring_sqe_set_data64(sqe, user_data);
-    return 0;
+    if (sqe != NULL) return sqe;
+    io_uring_submit(&ring->ring);
+    return io_uring_get_sqe(&ring->ring);
+}
+
+#define PREP(call)                                          \
+    struct io_uring_sqe *sqe = next_sqe(ring);              \
+    if (sqe == NULL) return -EBUSY;                         \
+    call;                                                   \
+    io_uring_sqe_set_data64(sqe, user_data);                \
+    return 0
+
+int miniss_uring_prep_read(miniss_uring *ring, int fd, void *buffer, unsigned length, uint64_t offset,
+                           uint64_t user_data) {
+    PREP(io_uring_prep_read(sqe, fd, buffer, length, offset));
+}
+
+int miniss_uring_prep_write(miniss_uring *ring, int fd, const void *buffer, unsigned length,
+                            uint64_t offset, uint64_t user_data) {
+    PREP(io_uring_prep_write(sqe, fd, buffer, length, offset));
+}
+
+int miniss_uring_prep_recv(miniss_uring *ring, int fd, void *buffer, unsigned length, uint64_t user_data) {
+    PREP(io_uring_prep_recv(sqe, fd, buffer, length, 0));
+}
+
+int miniss_uring_prep_send(miniss_uring *ring, int fd, const void *buffer, unsigned length,
+                           uint64_t user_data) {
+    PREP(io_uring_prep_send(sqe, fd, buffer, length, MSG_NOSIGNAL));
+}
+
+int miniss_uring_prep_recvmsg(miniss_uring *ring, int fd, struct msghdr *message, uint64_t user_data) {
+    PREP(io_uring_prep_recvmsg(sqe, fd, message, 0));
+}
+
+int miniss_uring_prep_sendmsg(miniss_uring *ring, int fd, const struct msghdr *message, uint64_t user_data) {
+    PREP(io_uring_prep_sendmsg(sqe, fd, message, MSG_NOSIGNAL));
+}
+
+int miniss_uring_prep_accept(miniss_uring *ring, int fd, bool multishot, uint64_t user_data) {
+    PREP(if (multishot) io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+         else io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC));
+}
+
+int miniss_uring_prep_connect(miniss_uring *ring, int fd, const struct sockaddr *address, unsigned length,
+                              uint64_t user_data) {
+    PREP(io_uring_prep_connect(sqe, fd, address, length));
+}
+
+int miniss_uring_prep_fsync(miniss_uring *ring, int fd, bool data_only, uint64_t user_data) {
+    PREP(io_uring_prep_fsync(sqe, fd, data_only ? IORING_FSYNC_DATASYNC : 0));
+}
+
+int miniss_uring_prep_cancel(miniss_uring *ring, uint64_t target, uint64_t user_data) {
+    PREP(io_uring_prep_cancel64(sqe, target, 0));
+}
+
+int miniss_uring_prep_cancel_all(miniss_uring *ring, uint64_t user_data) {
+    PREP(io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY));
+}
+
+unsigned miniss_uring_pending_submissions(miniss_uring *ring) { return io_uring_sq_ready(&ring->ring); }
+
+int miniss_uring_submit_and_poll(miniss_uring *ring) {
+    // GETEVENTS without waiting: with DEFER_TASKRUN, completions are only posted when the
+    // issuer enters the kernel asking for events.
+    return io_uring_submit_and_get_events(&ring->ring);
 }
 
 int miniss_uring_submit_and_wait(miniss_uring *ring, unsigned wait_count, int64_t timeout_ns) {
@@ -79,7 +144,7 @@ int miniss_uring_submit_and_wait(miniss_uring *ring, unsigned wait_count, int64_
     return io_uring_submit_and_wait_timeout(&ring->ring, &cqe, wait_count, &ts, NULL);
 }
 
-unsigned miniss_uring_reap(miniss_uring *ring, uint64_t *user_data, int32_t *results,
+unsigned miniss_uring_reap(miniss_uring *ring, uint64_t *user_data, int32_t *results, uint32_t *flags,
                            unsigned max) {
     struct io_uring_cqe *cqes[64];
     if (max > 64) max = 64;
@@ -87,6 +152,7 @@ unsigned miniss_uring_reap(miniss_uring *ring, uint64_t *user_data, int32_t *res
     for (unsigned i = 0; i < count; i++) {
         user_data[i] = io_uring_cqe_get_data64(cqes[i]);
         results[i] = cqes[i]->res;
+        flags[i] = cqes[i]->flags;
     }
     io_uring_cq_advance(&ring->ring, count);
     return count;

@@ -58,4 +58,6 @@ bool miniss_install_global_hook(miniss_route_fn route);
 uint64_t miniss_hook_routed_count(void);
 uint64_t miniss_hook_passed_count(void);
 
+#include "CMinissNet.h"
+
 #endif

@@ -32,17 +32,32 @@ public struct MinissError: Error, CustomStringConvertible, Sendable, Equatable {
         case backendUnavailable
         /// A ``Sharded`` service was used after it was stopped.
         case serviceStopped
+        /// The peer refused the connection (`ECONNREFUSED`): nothing listens there.
+        case connectionRefused
+        /// The peer reset or abandoned the connection (`ECONNRESET`, `EPIPE`).
+        case connectionReset
+        /// The local address is taken (`EADDRINUSE`): pick another port or use `reusePort`.
+        case addressInUse
+        /// The stream ended before the expected number of bytes arrived.
+        case endOfStream
+        /// The socket or file was closed (possibly while this operation waited on it).
+        case closed
+        /// Another I/O failure; ``MinissError/systemError`` holds the errno.
+        case ioFailed
     }
 
     /// What kind of failure this is.
     public let code: Code
     /// A sentence for a person: what happened, and what to do.
     public let message: String
+    /// The `errno` behind an I/O error, if there is one.
+    public let systemError: Int32?
 
     /// Creates an error. Miniss creates these; user code rarely needs to.
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, systemError: Int32? = nil) {
         self.code = code
         self.message = message
+        self.systemError = systemError
     }
 
     /// The ``message``.
@@ -68,6 +83,22 @@ public struct MinissError: Error, CustomStringConvertible, Sendable, Equatable {
 
     static func invalidArgument(_ message: String) -> MinissError {
         MinissError(.invalidArgument, message)
+    }
+
+    /// An error for a failed syscall: `what` names the operation ("connect to 127.0.0.1:80"),
+    /// `code` the errno (positive).
+    static func io(_ what: String, errno code: Int32) -> MinissError {
+        let reason = String(cString: strerror(code))
+        let kind: Code
+        switch code {
+        case ECONNREFUSED: kind = .connectionRefused
+        case ECONNRESET, EPIPE, ECONNABORTED: kind = .connectionReset
+        case EADDRINUSE: kind = .addressInUse
+        case ETIMEDOUT: kind = .timedOut
+        case EBADF, ECANCELED: kind = .closed
+        default: kind = .ioFailed
+        }
+        return MinissError(kind, "\(what) failed: \(reason) (errno \(code))", systemError: code)
     }
 
     static func backendUnavailable(backend: String, syscall: String, errno code: Int32, hint: String)

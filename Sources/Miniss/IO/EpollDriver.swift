@@ -4,17 +4,38 @@ import CMinissLinux
     import Glibc
 #endif
 
-/// The epoll backend: the shard parks in `epoll_wait` on an eventfd (the wake-up channel).
-/// Timeouts are rounded up to whole milliseconds, so it never wakes before a timer is due.
+/// The epoll backend: readiness-based. An operation first tries its syscall on the non-blocking
+/// descriptor; if that would block, it waits in the descriptor's queue until epoll reports the
+/// descriptor ready (edge-triggered, registered once per descriptor), then tries again.
+/// Regular-file operations (which epoll cannot wait for) run synchronously.
+///
+/// The shard parks in `epoll_wait`; an eventfd is the wake-up channel. Timeouts are rounded up
+/// to whole milliseconds, so it never wakes before a timer is due.
 package final class EpollDriver: ShardDriver, @unchecked Sendable {
-    // SAFETY (@unchecked Sendable): the epoll fd is used only by the shard thread; other threads
-    // call only `wake()`, an eventfd write. That fd is closed in `deinit`, not `close()`: a
-    // thread that saw the shard parked may call `wake()` after the shard has stopped, and it
-    // holds the engine, which holds this driver, so the fd number cannot be reused under it.
+    // SAFETY (@unchecked Sendable): the epoll fd and `descriptors` are used only by the shard
+    // thread; other threads call only `wake()`, an eventfd write. That fd is closed in `deinit`,
+    // not `close()`: a thread that saw the shard parked may call `wake()` after the shard has
+    // stopped, and it holds the engine, which holds this driver, so the fd number cannot be
+    // reused under it.
     package let name = "epoll"
+    package let wantsNonBlockingSockets = true
     private let epollFD: Int32
     private let wakeFD: Int32
-    private static let wakeTag: UInt64 = 1
+    private static let wakeTag: UInt64 = 1 << 40
+
+    /// Operations waiting for one descriptor to become readable or writable, oldest first.
+    private final class Waiters {
+        var readers: [IOOperation] = []
+        var writers: [IOOperation] = []
+    }
+
+    private var descriptors: [Int32: Waiters] = [:]
+    /// epoll_wait's output, reused across parks. SAFETY: allocated in init, freed in deinit,
+    /// written only by epoll_wait on the shard thread.
+    private let tags = UnsafeMutablePointer<UInt64>.allocate(capacity: batch)
+    private let readiness = UnsafeMutablePointer<UInt32>.allocate(capacity: batch)
+    private static let batch = 128
+    private var waitingCount = 0
 
     package init() throws {
         let epollFD = miniss_epoll_create()
@@ -42,6 +63,8 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
         self.wakeFD = wakeFD
     }
 
+    package var hasPendingIO: Bool { waitingCount > 0 }
+
     package func park(timeoutNanoseconds: UInt64?) {
         let timeoutMilliseconds: Int32
         if let nanoseconds = timeoutNanoseconds {
@@ -49,16 +72,121 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
         } else {
             timeoutMilliseconds = -1
         }
-        var tags = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        let count = withUnsafeMutableBytes(of: &tags) { bytes in
-            miniss_epoll_wait(epollFD, bytes.baseAddress!.assumingMemoryBound(to: UInt64.self), 8, timeoutMilliseconds)
-        }
+        let count = miniss_epoll_wait_events(epollFD, tags, readiness, Int32(Self.batch), timeoutMilliseconds)
         guard count > 0 else { return }
-        withUnsafeBytes(of: &tags) { bytes in
-            for index in 0..<Int(count) where bytes.load(fromByteOffset: index * 8, as: UInt64.self) == Self.wakeTag {
+        for index in 0..<Int(count) {
+            if tags[index] == Self.wakeTag {
                 _ = miniss_eventfd_drain(wakeFD)
+            } else {
+                ready(fd: Int32(truncatingIfNeeded: tags[index]), readiness: readiness[index])
             }
         }
+    }
+
+    /// Retries the operations waiting on `fd` in the directions it became ready for.
+    private func ready(fd: Int32, readiness: UInt32) {
+        guard let waiters = descriptors[fd] else { return }
+        if readiness & 1 != 0 { retry(&waiters.readers) }
+        if readiness & 2 != 0 { retry(&waiters.writers) }
+    }
+
+    private func retry(_ queue: inout [IOOperation]) {
+        while let operation = queue.first {
+            if drive(operation) { return }
+            queue.removeFirst()
+            waitingCount -= 1
+            operation.isInFlight = false
+        }
+    }
+
+    /// Runs `operation`'s syscall until it would block. Returns true if it must keep waiting
+    /// (a multishot accept always keeps waiting; it delivers each connection as it goes).
+    private func drive(_ operation: IOOperation) -> Bool {
+        while true {
+            let result = operation.attemptSyscall()
+            // An interrupted connect goes on in the background, like EINPROGRESS.
+            if result == -EINTR && operation.kind != .connect { continue }
+            if result == -EAGAIN || result == -EINTR { return true }
+            if operation.isMultishot {
+                operation.complete(result, more: true)
+                // After an error (EMFILE, ...) wait for the next edge instead of spinning.
+                if result < 0 { return true }
+                continue
+            }
+            operation.complete(result)
+            return false
+        }
+    }
+
+    package func attemptNow(_ operation: IOOperation) -> Int32? {
+        if operation.kind.isFileOperation { return operation.attemptSyscall() }
+        guard !operation.isMultishot, operation.kind != .connect, descriptors[operation.fd] != nil else { return nil }
+        let result = operation.attemptSyscall()
+        return result == -EAGAIN || result == -EINTR ? nil : result
+    }
+
+    package func start(_ operation: IOOperation) {
+        precondition(!operation.isInFlight, "an I/O operation was started twice")
+        operation.cancelRequested = false
+        if operation.kind.isFileOperation {
+            operation.complete(operation.attemptSyscall())
+            return
+        }
+        let waiters = register(operation.fd)
+        guard drive(operation) else { return }
+        operation.isInFlight = true
+        waitingCount += 1
+        if operation.kind.waitsForInput {
+            waiters.readers.append(operation)
+        } else {
+            waiters.writers.append(operation)
+        }
+    }
+
+    /// The waiter queues of `fd`, registering it (non-blocking, edge-triggered) the first time.
+    private func register(_ fd: Int32) -> Waiters {
+        if let waiters = descriptors[fd] { return waiters }
+        let waiters = Waiters()
+        descriptors[fd] = waiters
+        _ = miniss_set_nonblocking(fd, true)
+        // EPERM (a regular file) or EEXIST cannot happen for sockets, pipes and signalfds we
+        // create; were it to, the operation would wait for a readiness that never comes, so
+        // report it loudly instead.
+        let added = miniss_epoll_add_edge(epollFD, fd, UInt64(UInt32(bitPattern: fd)))
+        if added != 0 && added != -EEXIST {
+            print("miniss: epoll_ctl(ADD, fd \(fd)) failed with errno \(-added)")
+        }
+        return waiters
+    }
+
+    package func cancel(_ operation: IOOperation) {
+        guard operation.isInFlight, let waiters = descriptors[operation.fd] else { return }
+        operation.cancelRequested = true
+        if let index = waiters.readers.firstIndex(where: { $0 === operation }) {
+            waiters.readers.remove(at: index)
+        } else if let index = waiters.writers.firstIndex(where: { $0 === operation }) {
+            waiters.writers.remove(at: index)
+        } else {
+            return
+        }
+        waitingCount -= 1
+        operation.isInFlight = false
+        operation.complete(-ECANCELED)
+    }
+
+    package func forget(fd: Int32) {
+        guard let waiters = descriptors.removeValue(forKey: fd) else { return }
+        _ = miniss_epoll_remove(epollFD, fd)
+        for operation in waiters.readers + waiters.writers {
+            waitingCount -= 1
+            operation.isInFlight = false
+            operation.cancelRequested = true
+            operation.complete(-ECANCELED)
+        }
+    }
+
+    package func cancelAll() {
+        for fd in Array(descriptors.keys) { forget(fd: fd) }
     }
 
     package func wake() {
@@ -70,6 +198,8 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
     }
 
     deinit {
+        tags.deallocate()
+        readiness.deallocate()
         Glibc.close(wakeFD)
     }
 }

@@ -11,8 +11,29 @@ package protocol ShardDriver: AnyObject, Sendable {
     func park(timeoutNanoseconds: UInt64?)
     /// Makes a current or next ``park(timeoutNanoseconds:)`` return. Thread-safe.
     func wake()
-    /// Releases the backend's resources. Called once, on the shard thread, after the loop ends.
+    /// Releases the backend's resources. Called once, on the shard thread, after the loop ends
+    /// and after ``cancelAll()``.
     func close()
+
+    /// Whether I/O is queued or in flight, so the loop must poll the driver (park with a zero
+    /// timeout) between batches of jobs, and may not spin instead of parking.
+    var hasPendingIO: Bool { get }
+    /// Whether sockets should be created with `O_NONBLOCK` (readiness-based backends).
+    var wantsNonBlockingSockets: Bool { get }
+    /// Runs `operation` at once if that cannot block (a readiness-based backend tries the
+    /// syscall); `nil` when it has to wait, or the backend always goes through the kernel queue.
+    func attemptNow(_ operation: IOOperation) -> Int32?
+    /// Starts `operation`; its ``IOOperation/complete(_:more:)`` is called on this thread, later
+    /// (during a park) or before `start` returns.
+    func start(_ operation: IOOperation)
+    /// Asks for `operation` to end early. It still completes exactly once more (with `-ECANCELED`,
+    /// or its result if it finished first); nothing it owns is freed before that.
+    func cancel(_ operation: IOOperation)
+    /// Forgets what the driver knows about `fd`, which the caller is about to close.
+    func forget(fd: Int32)
+    /// Cancels everything in flight and waits (bounded) until every operation has completed, so
+    /// no buffer is still owned by the kernel. Called once, at shutdown, before ``close()``.
+    func cancelAll()
 }
 
 /// Which I/O backend shards use.

@@ -122,6 +122,18 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         submit(.call(call))
     }
 
+    /// Runs `call` on the shard thread, like ``execute(_:)``; returns false (and drops `call`)
+    /// once the shard's thread has ended.
+    package func tryExecute(_ call: @escaping @Sendable () -> Void) -> Bool {
+        if isCurrent {
+            ready.append(.call(call))
+            return true
+        }
+        guard inbox.push(.call(call)) else { return false }
+        wakeIfParked()
+        return true
+    }
+
     private func submitForeign(_ job: ShardJob) {
         guard inbox.push(job) else {
             return Self.runAfterShutdown(job, shard: id)
@@ -247,7 +259,12 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
             }
             expireTimers()
             if isStopping && updateQuiescence() { break }
-            if ready.isEmpty { idle() }
+            if ready.isEmpty {
+                idle()
+            } else if let driver, driver.hasPendingIO {
+                // Busy, with I/O outstanding: submit and reap without waiting (one enter).
+                driver.park(timeoutNanoseconds: 0)
+            }
         }
         finalDrain()
         mesh = nil
@@ -271,7 +288,8 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     /// Nothing is runnable: spin briefly for work from other threads, then park until the next
     /// timer (or jump to it, in virtual time).
     private func idle() {
-        if idleSpinNanoseconds > 0 && !timeSource.isVirtual {
+        // Spinning would delay I/O completions, which arrive only through a park.
+        if idleSpinNanoseconds > 0 && !timeSource.isVirtual && !(driver?.hasPendingIO ?? false) {
             let spinUntil = timeSource.nowNanoseconds + idleSpinNanoseconds
             var polls = 0
             while true {
@@ -374,6 +392,9 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
         // Forced: a push that appended before the close but has not raised the flag yet.
         drainInbox(force: true)
         if let mesh { _ = mesh.receive(into: self) }
+        // I/O still in flight (a listener's armed accept, a foreign task's read) completes now,
+        // cancelled, so the kernel owns no buffer once the loop is gone.
+        driver?.cancelAll()
         for action in wheel.removeAll() {
             switch action {
             // A `Task.sleep` wake-up: runs early, so its task can finish (cancelled sleeps are

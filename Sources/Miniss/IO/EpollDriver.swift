@@ -86,21 +86,45 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
     /// Retries the operations waiting on `fd` in the directions it became ready for.
     private func ready(fd: Int32, readiness: UInt32) {
         guard let waiters = descriptors[fd] else { return }
-        if readiness & 1 != 0 { retry(&waiters.readers) }
-        if readiness & 2 != 0 { retry(&waiters.writers) }
+        if readiness & 1 != 0 { retry(waiters, input: true) }
+        if readiness & 2 != 0 { retry(waiters, input: false) }
     }
 
-    private func retry(_ queue: inout [IOOperation]) {
-        while let operation = queue.first {
-            if drive(operation) { return }
-            queue.removeFirst()
-            waitingCount -= 1
-            operation.isInFlight = false
+    /// Retries the waiting operations of one direction, oldest first, until one would block.
+    /// No access to the queues is held across `drive`: a completion may cancel an operation.
+    private func retry(_ waiters: Waiters, input: Bool) {
+        while let operation = input ? waiters.readers.first : waiters.writers.first {
+            let keepWaiting = drive(operation)
+            // `cancel` (from a multishot completion) has removed and completed it already.
+            if !operation.isInFlight { continue }
+            if keepWaiting { return }
+            remove(operation, from: waiters)
+            operation.complete(lastResult)
         }
     }
 
-    /// Runs `operation`'s syscall until it would block. Returns true if it must keep waiting
-    /// (a multishot accept always keeps waiting; it delivers each connection as it goes).
+    /// Takes `operation` out of its queue. Returns false if it was in none.
+    @discardableResult
+    private func remove(_ operation: IOOperation, from waiters: Waiters) -> Bool {
+        if let index = waiters.readers.firstIndex(where: { $0 === operation }) {
+            waiters.readers.remove(at: index)
+        } else if let index = waiters.writers.firstIndex(where: { $0 === operation }) {
+            waiters.writers.remove(at: index)
+        } else {
+            return false
+        }
+        waitingCount -= 1
+        operation.isInFlight = false
+        return true
+    }
+
+    /// The result of the last `drive` that ended an operation, for its caller to deliver once
+    /// the operation is out of the queues.
+    private var lastResult: Int32 = 0
+
+    /// Runs `operation`'s syscall until it would block. Returns true if it must keep waiting;
+    /// otherwise its result is in `lastResult`, not yet delivered. A multishot accept delivers
+    /// each connection as it goes and always keeps waiting (unless cancelled meanwhile).
     private func drive(_ operation: IOOperation) -> Bool {
         while true {
             let result = operation.attemptSyscall()
@@ -109,11 +133,12 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
             if result == -EAGAIN || result == -EINTR { return true }
             if operation.isMultishot {
                 operation.complete(result, more: true)
+                if operation.cancelRequested { return true }
                 // After an error (EMFILE, ...) wait for the next edge instead of spinning.
                 if result < 0 { return true }
                 continue
             }
-            operation.complete(result)
+            lastResult = result
             return false
         }
     }
@@ -133,7 +158,10 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
             return
         }
         let waiters = register(operation.fd)
-        guard drive(operation) else { return }
+        guard drive(operation) else {
+            operation.complete(lastResult)
+            return
+        }
         operation.isInFlight = true
         waitingCount += 1
         if operation.kind.waitsForInput {
@@ -162,15 +190,7 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
     package func cancel(_ operation: IOOperation) {
         guard operation.isInFlight, let waiters = descriptors[operation.fd] else { return }
         operation.cancelRequested = true
-        if let index = waiters.readers.firstIndex(where: { $0 === operation }) {
-            waiters.readers.remove(at: index)
-        } else if let index = waiters.writers.firstIndex(where: { $0 === operation }) {
-            waiters.writers.remove(at: index)
-        } else {
-            return
-        }
-        waitingCount -= 1
-        operation.isInFlight = false
+        guard remove(operation, from: waiters) else { return }
         operation.complete(-ECANCELED)
     }
 

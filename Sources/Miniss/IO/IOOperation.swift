@@ -121,9 +121,8 @@ package final class IOOperation: @unchecked Sendable {
         message!.pointee = msghdr()
         message!.pointee.msg_iov = vector
         message!.pointee.msg_iovlen = 1
-        withUnsafeMutablePointer(to: &address.pointee.storage) { storage in
-            message!.pointee.msg_name = UnsafeMutableRawPointer(storage)
-        }
+        // `storage` is the first field of miniss_address: the address is the sockaddr.
+        message!.pointee.msg_name = UnsafeMutableRawPointer(address)
         message!.pointee.msg_namelen =
             kind == .sendTo ? address.pointee.length : UInt32(MemoryLayout<sockaddr_storage>.size)
         return message!

@@ -163,11 +163,11 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
         switch operation.kind {
         case .accept: queued = miniss_uring_prep_accept(ring, fd, operation.isMultishot, tag)
         case .connect:
-            queued = withUnsafePointer(to: &operation.address!.pointee.storage) { storage in
-                storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                    miniss_uring_prep_connect(ring, fd, address, operation.address!.pointee.length, tag)
-                }
-            }
+            // SAFETY: `storage` is the first field of miniss_address, so the address is the
+            // sockaddr; the operation owns it until this request's completion is reaped.
+            let address = operation.address!
+            let socketAddress = UnsafeRawPointer(address).assumingMemoryBound(to: sockaddr.self)
+            queued = miniss_uring_prep_connect(ring, fd, socketAddress, address.pointee.length, tag)
         case .receive: queued = miniss_uring_prep_recv(ring, fd, operation.bytes, length, tag)
         case .send: queued = miniss_uring_prep_send(ring, fd, operation.bytes, length, tag)
         case .readStream: queued = miniss_uring_prep_read(ring, fd, operation.bytes, length, UInt64.max, tag)

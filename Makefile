@@ -6,7 +6,7 @@ ASAN_DIR := .build-asan
 TSAN_DIR := .build-tsan
 FORMAT_PATHS := Sources Tests Package.swift
 
-.PHONY: help deps build test run fmt fmt-fix lint quick check asan tsan full bench ci clean
+.PHONY: help deps build test run demo fmt fmt-fix lint quick check asan tsan full bench bench-http clients ci clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,7 +21,14 @@ test: deps ## Run the test suite
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 
-run: deps ## Build and start the demo program
+HOST ?= 127.0.0.1
+PORT ?= 8080
+run: deps ## Build and start the HTTP echo server on $(HOST):$(PORT) (Ctrl-C stops it)
+	$(SWIFT) build -c release --product http-echo
+	@echo "starting http-echo on http://$(HOST):$(PORT)/ (try: curl http://$(HOST):$(PORT)/ ; Ctrl-C stops it)"
+	.build/release/http-echo --host $(HOST) --port $(PORT)
+
+demo: deps ## Build and run the runtime demo (spawn, timers, shards)
 	$(SWIFT) build --product miniss-demo
 	.build/debug/miniss-demo
 
@@ -55,6 +62,13 @@ full: check asan tsan ## check + asan + tsan
 bench: deps ## Release benchmarks: spawn and timer figures, written to docs/benchmarks/
 	$(SWIFT) build -c release --product miniss-bench
 	.build/release/miniss-bench --json docs/benchmarks/runtime.json --markdown docs/benchmarks/runtime.md
+
+bench-http: deps ## HTTP benchmark: our echo server (io_uring, epoll, 2 shards) vs SwiftNIO, with wrk
+	scripts/bench_http.sh
+
+clients: deps ## Real clients (curl, ab, h2load, wrk) against http-echo at 1, 64 and 1000 connections
+	$(SWIFT) build -c release --product http-echo
+	scripts/client_check.sh --start ".build/release/http-echo --port 18080" --port 18080
 
 ci: test asan tsan ## What CI runs (.ci/run)
 

@@ -8,8 +8,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Miniss", targets: ["Miniss"]),
+        .library(name: "MinissHTTP", targets: ["MinissHTTP"]),
         .executable(name: "miniss-demo", targets: ["miniss-demo"]),
         .executable(name: "miniss-bench", targets: ["miniss-bench"]),
+        .executable(name: "http-echo", targets: ["http-echo"]),
+    ],
+    dependencies: [
+        // Command-line parsing for the executables (http-echo, and the simulator's CLI).
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         .target(
@@ -49,6 +55,18 @@ let package = Package(
         .testTarget(
             name: "MinissTests",
             dependencies: ["Miniss"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The parser and writer use nothing from Miniss; the echo server does.
+        .target(name: "MinissHTTP", dependencies: ["Miniss"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
+            name: "http-echo",
+            dependencies: ["Miniss", "MinissHTTP", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "MinissHTTPTests",
+            dependencies: ["MinissHTTP", "Miniss"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

@@ -122,23 +122,38 @@ public final class TCPStream: @unchecked Sendable {
     }
 
     /// Sends all of `bytes` (copied into memory the request owns).
-    public func write(_ bytes: some Collection<UInt8>) async throws {
+    public func write(_ bytes: [UInt8]) async throws {
+        // Each chunk is copied synchronously (`withUnsafeBytes` cannot span an await).
+        try await sendChunks(count: bytes.count) { offset, destination in
+            bytes.withUnsafeBytes { source in
+                destination.copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: source[offset..<offset + destination.count]))
+            }
+        }
+    }
+
+    /// Sends all of `bytes` (any byte sequence; an array is sent without an extra copy).
+    public func write(_ bytes: some Sequence<UInt8>) async throws {
+        try await write(Array(bytes))
+    }
+
+    /// Sends the bytes `count` bytes at a time: `fill(offset, destination)` copies the bytes at
+    /// `offset` into the request's buffer, then the request runs until all of them are sent.
+    private func sendChunks(count: Int, fill: (Int, UnsafeMutableRawBufferPointer) -> Void) async throws {
         let engine = try descriptor.checkHome("write")
         guard !isWriting else {
             throw MinissError.invalidArgument("another write is already waiting on this TCPStream")
         }
         isWriting = true
         defer { isWriting = false }
-        var remaining = bytes[...]
-        while !remaining.isEmpty {
-            let chunk = remaining.prefix(Self.maxWriteChunk)
-            let operation = Self.reusable(&writer, kind: .send, fd: descriptor.fd, capacity: chunk.count)
-            // SAFETY: the buffer holds at least `chunk.count` bytes and no request uses it now.
-            let copied = UnsafeMutableRawBufferPointer(start: operation.buffer!.base, count: chunk.count)
-                .initializeMemory(as: UInt8.self, from: chunk).initialized.count
-            precondition(copied == chunk.count)
+        var offset = 0
+        while offset < count {
+            let chunk = min(count - offset, Self.maxWriteChunk)
+            let operation = Self.reusable(&writer, kind: .send, fd: descriptor.fd, capacity: chunk)
+            // SAFETY: the buffer holds at least `chunk` bytes and no request uses it now.
+            fill(offset, UnsafeMutableRawBufferPointer(start: operation.buffer!.base, count: chunk))
             operation.bufferOffset = 0
-            operation.length = chunk.count
+            operation.length = chunk
             while operation.length > 0 {
                 descriptor.track(operation)
                 let result = try await engine.perform(operation)
@@ -146,7 +161,7 @@ public final class TCPStream: @unchecked Sendable {
                 operation.bufferOffset += Int(result)
                 operation.length -= Int(result)
             }
-            remaining = remaining.dropFirst(chunk.count)
+            offset += chunk
         }
     }
 

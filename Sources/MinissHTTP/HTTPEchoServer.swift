@@ -7,7 +7,8 @@ import Miniss
 /// out in one write), `Content-Length` and chunked bodies, `Expect: 100-continue` and HTTP/1.0
 /// are supported. Bad input never crashes it: a malformed request gets 400 and the connection
 /// closes; headers over the limit 431; a body over the limit 413; idle keep-alive connections
-/// and clients that stall mid-request are closed after their timeouts.
+/// and clients that stall mid-request (or stop reading their responses) are closed after their
+/// timeouts.
 ///
 /// ```swift
 /// let servers = try await Sharded.start(on: runtime) { _ in HTTPEchoServer() }
@@ -23,7 +24,8 @@ public final class HTTPEchoServer: @unchecked Sendable {
         public var limits: HTTPLimits
         /// How long a keep-alive connection may wait for its next request.
         public var idleTimeout: Duration
-        /// How long a started request may take to arrive completely (slow clients).
+        /// How long a started request may take to arrive completely, and a response to be taken
+        /// by the client (slow clients).
         public var requestTimeout: Duration
         /// Open connections per shard; more get 503 and are closed.
         public var maxConnections: Int
@@ -66,8 +68,11 @@ public final class HTTPEchoServer: @unchecked Sendable {
         let stream: TCPStream
         /// Waiting in a read (not in the middle of answering).
         var isWaiting = false
+        /// Waiting for the client to take a response (a client that never reads).
+        var isWriting = false
         /// Some bytes of a request have arrived, not all.
         var hasPartialRequest = false
+        /// The sweeper tick at which the current wait (read or write) began.
         var lastActiveTick = 0
 
         init(stream: TCPStream) { self.stream = stream }
@@ -151,8 +156,8 @@ public final class HTTPEchoServer: @unchecked Sendable {
         tick += 1
         let idleTicks = ticks(configuration.idleTimeout)
         let requestTicks = ticks(configuration.requestTimeout)
-        for connection in connections.values where connection.isWaiting {
-            let limit = connection.hasPartialRequest ? requestTicks : idleTicks
+        for connection in connections.values where connection.isWaiting || connection.isWriting {
+            let limit = connection.isWriting || connection.hasPartialRequest ? requestTicks : idleTicks
             if tick - connection.lastActiveTick >= limit { connection.stream.close() }
         }
     }
@@ -191,7 +196,10 @@ public final class HTTPEchoServer: @unchecked Sendable {
                     closeAfterWrite = true
                 }
                 if !output.isEmpty {
+                    connection.lastActiveTick = tick
+                    connection.isWriting = true
                     try await stream.write(output)
+                    connection.isWriting = false
                     output.removeAll(keepingCapacity: true)
                 }
                 if closeAfterWrite || (isDraining && !parser.hasPartialRequest) { return }

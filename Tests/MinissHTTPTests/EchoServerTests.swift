@@ -1,4 +1,3 @@
-import Foundation
 import Miniss
 import MinissHTTP
 import Testing
@@ -48,7 +47,13 @@ struct EchoServerTests {
 
     /// How many times `needle` occurs in `text`.
     static func count(_ needle: String, in text: String) -> Int {
-        text.components(separatedBy: needle).count - 1
+        let haystack = Array(text.utf8)
+        let pattern = Array(needle.utf8)
+        guard haystack.count >= pattern.count else { return 0 }
+        return (0...(haystack.count - pattern.count)).filter {
+            haystack[$0..<$0 + pattern.count].elementsEqual(pattern)
+        }
+        .count
     }
 
     @Test(arguments: backends)
@@ -71,10 +76,10 @@ struct EchoServerTests {
             return try await Self.exchange(address, batch)
         }
         #expect(Self.count("HTTP/1.1 ", in: reply.reply) == 4)
-        let hello = reply.reply.range(of: "Hello, world!")
-        let first = reply.reply.range(of: "first")
-        let second = reply.reply.range(of: "second")
-        let notAllowed = reply.reply.range(of: "405 Method Not Allowed")
+        let hello = reply.reply.firstRange(of: "Hello, world!")
+        let first = reply.reply.firstRange(of: "first")
+        let second = reply.reply.firstRange(of: "second")
+        let notAllowed = reply.reply.firstRange(of: "405 Method Not Allowed")
         #expect(hello != nil && first != nil && second != nil && notAllowed != nil)
         if let hello, let first, let second, let notAllowed {
             #expect(hello.lowerBound < first.lowerBound && first.lowerBound < second.lowerBound)
@@ -149,6 +154,32 @@ struct EchoServerTests {
         }
         #expect(idle.closed && idle.reply.isEmpty, "an idle connection is closed by the server")
         #expect(slow.closed && slow.reply.isEmpty, "a request that never completes is closed by the server")
+    }
+
+    @Test(arguments: backends)
+    func aClientThatNeverReadsIsClosed(backend: IOBackend) throws {
+        let configuration = HTTPEchoServer.Configuration(
+            idleTimeout: .seconds(60), requestTimeout: .milliseconds(30))
+        let ended = try Self.withServer(backend, configuration: configuration) { address -> Bool in
+            let stream = try await TCPStream.connect(to: address)
+            defer { stream.close() }
+            // 32 MiB of pipelined echo requests, and no reads until the server gives up on us:
+            // its responses fill both socket buffers and its write waits until the timeout.
+            let body = [UInt8](repeating: 0x61, count: 1 << 20)
+            let request = Array("POST / HTTP/1.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+            let writer = spawn {
+                for _ in 0..<32 { try await stream.write(request) }
+            }
+            _ = try? await writer.value  // ends when all is sent, or when the server closes
+            while true {
+                do {
+                    if try await stream.read(maxBytes: 1 << 20).isEmpty { return true }
+                } catch {
+                    return true  // reset: the server closed with unread data
+                }
+            }
+        }
+        #expect(ended, "the server must close a connection whose client never takes its responses")
     }
 
     @Test(arguments: backends)

@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "Miniss", targets: ["Miniss"]),
         .library(name: "MinissHTTP", targets: ["MinissHTTP"]),
+        .library(name: "MinissModelCheck", targets: ["MinissModelCheck"]),
         .executable(name: "miniss-demo", targets: ["miniss-demo"]),
         .executable(name: "miniss-bench", targets: ["miniss-bench"]),
         .executable(name: "http-echo", targets: ["http-echo"]),
@@ -62,6 +63,14 @@ let package = Package(
         .executableTarget(
             name: "http-echo",
             dependencies: ["Miniss", "MinissHTTP", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Model checkers for the SPSC ring and the timer wheel (they drive the real code through
+        // its seams; planted bugs exist only in debug builds).
+        .target(name: "MinissModelCheck", dependencies: ["Miniss"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "MinissModelCheckTests",
+            dependencies: ["MinissModelCheck", "Miniss"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(

@@ -145,6 +145,11 @@ long miniss_send(int fd, const void *buffer, unsigned long length) {
     return n < 0 ? -errno : n;
 }
 
+long miniss_send_now(int fd, const void *buffer, unsigned long length) {
+    ssize_t n = send(fd, buffer, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return n < 0 ? -errno : n;
+}
+
 long miniss_recv_from(int fd, void *buffer, unsigned long length, miniss_address *from) {
     socklen_t address_length = sizeof from->storage;
     ssize_t n = recvfrom(fd, buffer, length, 0, (struct sockaddr *)&from->storage, &address_length);

@@ -220,11 +220,13 @@ public final class HTTPEchoServer: @unchecked Sendable {
 
     private func respond(to request: HTTPRequest, into output: inout [UInt8]) {
         switch request.method {
-        case "GET", "HEAD":
+        case "GET":
+            // The answer depends only on the connection semantics: copy a ready-made one.
+            output.append(contentsOf: Self.greetingResponses[Self.cannedIndex(request)])
+        case "HEAD":
             HTTPResponseWriter.append(
                 status: 200, reason: "OK", headers: Self.textHeaders, body: Self.greeting,
-                keepAlive: request.keepAlive, version: request.version, includeBody: request.method == "GET",
-                to: &output)
+                keepAlive: request.keepAlive, version: request.version, includeBody: false, to: &output)
         case "POST", "PUT":
             HTTPResponseWriter.append(
                 status: 200, reason: "OK", headers: Self.binaryHeaders, body: request.body,
@@ -235,6 +237,21 @@ public final class HTTPEchoServer: @unchecked Sendable {
                 body: Array("method \(request.method) is not supported\n".utf8),
                 keepAlive: request.keepAlive, version: request.version, to: &output)
         }
+    }
+
+    /// The `GET` response for each (version, keep-alive) pair, written once by the same writer.
+    private static let greetingResponses: [[UInt8]] = [HTTPVersion.http1_0, .http1_1].flatMap { version in
+        [false, true].map { keepAlive in
+            var bytes: [UInt8] = []
+            HTTPResponseWriter.append(
+                status: 200, reason: "OK", headers: textHeaders, body: greeting, keepAlive: keepAlive,
+                version: version, to: &bytes)
+            return bytes
+        }
+    }
+
+    private static func cannedIndex(_ request: HTTPRequest) -> Int {
+        (request.version == .http1_1 ? 2 : 0) + (request.keepAlive ? 1 : 0)
     }
 
     private static let textHeaders = [HTTPHeader(name: "Content-Type", value: "text/plain")]

@@ -112,7 +112,24 @@ enum HTTPSyntax {
             throw .malformed("invalid request target in request line \(quoted(input, line))")
         }
         let version = try parseVersion(input, index + 1..<line.upperBound)
-        return (string(input, method), string(input, target), version)
+        return (internedMethod(input, method) ?? string(input, method), string(input, target), version)
+    }
+
+    /// The common methods as string literals (no UTF-8 validation, no allocation). Methods are
+    /// case-sensitive, so only exact matches qualify.
+    static func internedMethod(_ input: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String? {
+        let bytes = UnsafeBufferPointer(rebasing: input[range])
+        switch bytes.count {
+        case 3:
+            if bytes.elementsEqual("GET".utf8) { return "GET" }
+            if bytes.elementsEqual("PUT".utf8) { return "PUT" }
+        case 4:
+            if bytes.elementsEqual("POST".utf8) { return "POST" }
+            if bytes.elementsEqual("HEAD".utf8) { return "HEAD" }
+        default:
+            break
+        }
+        return nil
     }
 
     /// `HTTP/1.1` or `HTTP/1.0`; another `HTTP/DIGIT.DIGIT` is unsupported (505), anything else malformed.

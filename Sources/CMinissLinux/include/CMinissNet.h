@@ -45,6 +45,8 @@ int miniss_peer_address(int fd, miniss_address *out);
 /// recv/send (MSG_NOSIGNAL) on a non-blocking socket. Byte count or -errno.
 long miniss_recv(int fd, void *buffer, unsigned long length);
 long miniss_send(int fd, const void *buffer, unsigned long length);
+/// send with MSG_DONTWAIT (never blocks, whatever the socket's mode). Byte count or -errno.
+long miniss_send_now(int fd, const void *buffer, unsigned long length);
 /// recvfrom / sendto (MSG_NOSIGNAL). Byte count or -errno.
 long miniss_recv_from(int fd, void *buffer, unsigned long length, miniss_address *from);
 long miniss_send_to(int fd, const void *buffer, unsigned long length, const miniss_address *to);

@@ -50,7 +50,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "miniss-bench",
-            dependencies: ["Miniss", "CMinissLinux"],
+            dependencies: ["Miniss", "CMinissLinux", "CMinissUring"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(

@@ -157,3 +157,109 @@ unsigned miniss_uring_reap(miniss_uring *ring, uint64_t *user_data, int32_t *res
     io_uring_cq_advance(&ring->ring, count);
     return count;
 }
+
+// ---- Wake-up benchmark: eventfd vs IORING_OP_MSG_RING ------------------------------------------
+// Two threads, each parked in io_uring_enter on its own ring, wake each other `rounds` times
+// (ping-pong). Either each ring keeps an eventfd read in flight and the waker writes to that
+// eventfd, or the waker posts a CQE straight into the other ring with MSG_RING from its own.
+
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct wake_side {
+    struct io_uring ring;
+    int eventfd;
+    uint64_t buffer;
+    struct wake_side *peer;
+    int rounds;
+    bool use_msg_ring;
+    bool starts;
+    int error;
+};
+
+static void arm_eventfd(struct wake_side *side) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&side->ring);
+    io_uring_prep_read(sqe, side->eventfd, &side->buffer, sizeof side->buffer, 0);
+    io_uring_sqe_set_data64(sqe, 1);
+}
+
+static int wake_peer(struct wake_side *side) {
+    if (!side->use_msg_ring) {
+        uint64_t one = 1;
+        return write(side->peer->eventfd, &one, sizeof one) == sizeof one ? 0 : -errno;
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&side->ring);
+    io_uring_prep_msg_ring(sqe, side->peer->ring.ring_fd, 0, 1, 0);
+    io_uring_sqe_set_data64(sqe, 2);  // our own completion of the send; reaped later
+    int submitted = io_uring_submit(&side->ring);
+    return submitted < 0 ? submitted : 0;
+}
+
+static int wait_woken(struct wake_side *side) {
+    for (;;) {
+        if (!side->use_msg_ring) arm_eventfd(side);
+        struct io_uring_cqe *cqe = NULL;
+        int result = io_uring_submit_and_wait(&side->ring, 1);
+        if (result < 0 && result != -EINTR) return result;
+        bool woken = false;
+        unsigned head;
+        unsigned seen = 0;
+        io_uring_for_each_cqe(&side->ring, head, cqe) {
+            if (io_uring_cqe_get_data64(cqe) == 1) woken = true;
+            seen++;
+        }
+        io_uring_cq_advance(&side->ring, seen);
+        if (woken) return 0;
+    }
+}
+
+static void *wake_thread(void *argument) {
+    struct wake_side *side = argument;
+    for (int i = 0; i < side->rounds && side->error == 0; i++) {
+        if (side->starts) {
+            side->error = wake_peer(side);
+            if (side->error == 0) side->error = wait_woken(side);
+        } else {
+            side->error = wait_woken(side);
+            if (side->error == 0) side->error = wake_peer(side);
+        }
+    }
+    return NULL;
+}
+
+int64_t miniss_uring_wake_round_trip_ns(int rounds, bool use_msg_ring) {
+    struct wake_side sides[2];
+    memset(sides, 0, sizeof sides);
+    for (int i = 0; i < 2; i++) {
+        int result = io_uring_queue_init(8, &sides[i].ring, 0);
+        if (result < 0) {
+            if (i == 1) io_uring_queue_exit(&sides[0].ring);
+            return result;
+        }
+        sides[i].eventfd = eventfd(0, EFD_CLOEXEC);
+        sides[i].rounds = rounds;
+        sides[i].use_msg_ring = use_msg_ring;
+        sides[i].starts = i == 0;
+    }
+    sides[0].peer = &sides[1];
+    sides[1].peer = &sides[0];
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    pthread_t threads[2];
+    pthread_create(&threads[1], NULL, wake_thread, &sides[1]);
+    pthread_create(&threads[0], NULL, wake_thread, &sides[0]);
+    pthread_join(threads[0], NULL);
+    pthread_join(threads[1], NULL);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    int error = sides[0].error ? sides[0].error : sides[1].error;
+    for (int i = 0; i < 2; i++) {
+        // No read is in flight: every wait reaped the completion that woke it.
+        io_uring_queue_exit(&sides[i].ring);
+        close(sides[i].eventfd);
+    }
+    if (error) return error;
+    int64_t elapsed = (int64_t)(end.tv_sec - start.tv_sec) * 1000000000LL + (end.tv_nsec - start.tv_nsec);
+    return elapsed / rounds;
+}

@@ -3,6 +3,7 @@
 //
 //   miniss-bench [--json FILE] [--markdown FILE] [--quick]
 import CMinissLinux
+import CMinissUring
 import Foundation
 import Miniss
 
@@ -216,6 +217,43 @@ for (label, spin) in [("both shards polling", Duration.seconds(1)), ("target par
             }
         })
     pair.shutdown()
+}
+/// A counter bound to one shard (its executor is the shard's serial executor).
+actor ShardBoundCounter {
+    let shard: Shard
+    var value = 0
+    init(on shard: Shard) { self.shard = shard }
+    nonisolated var unownedExecutor: UnownedSerialExecutor { shard.serialExecutor.asUnownedSerialExecutor() }
+    func increment() -> Int {
+        value += 1
+        return value
+    }
+}
+do {
+    let pair = try Runtime(shards: 2, configuration: .init(idleSpin: .seconds(1)))
+    let counter = ShardBoundCounter(on: pair.shard(1))
+    measurements.append(
+        try measure("shard-bound actor call from another shard, both polling", operations: roundTrips) {
+            _ = try pair.run {
+                var sum = 0
+                for _ in 0..<roundTrips { sum &+= await counter.increment() }
+                return sum
+            }
+        })
+    pair.shutdown()
+}
+// Waking a parked shard: eventfd (what the drivers use) against io_uring MSG_RING.
+let wakeRounds = quick ? 2_000 : 10_000
+for (label, useMessageRing) in [("eventfd", false), ("io_uring MSG_RING", true)] {
+    var roundTrip: Int64 = 0
+    let measurement = measure("wake a parked ring and back, \(label)", operations: wakeRounds) {
+        roundTrip = miniss_uring_wake_round_trip_ns(Int32(wakeRounds), useMessageRing)
+    }
+    if roundTrip < 0 {
+        print("  (skipped: \(label) failed with errno \(-roundTrip))")
+    } else {
+        measurements.append(measurement)
+    }
 }
 let peerCounter = PeerCounter()
 let actorPeer = measure("actor call from a task (default executor)", operations: roundTrips) {

@@ -158,3 +158,36 @@ struct MeshTests {
         }
     }
 }
+
+/// A counter that lives on one shard.
+actor ShardCounter {
+    let shard: Shard
+    var values: [Int] = []
+    init(on shard: Shard) { self.shard = shard }
+    nonisolated var unownedExecutor: UnownedSerialExecutor { shard.serialExecutor.asUnownedSerialExecutor() }
+
+    func append(_ value: Int) -> Int? {
+        shard.serialExecutor.checkIsolated()
+        values.append(value)
+        return Shard.current?.id
+    }
+}
+
+@Suite("Shard-bound actors across shards")
+struct ShardActorMeshTests {
+    @Test func callsFromAnotherShardRunOnTheActorsShardInOrder() throws {
+        let runtime = try MeshTests.twoShards(ringCapacity: 4)
+        defer { runtime.shutdown() }
+        let counter = ShardCounter(on: runtime.shard(1))
+        let (shards, callerShard) = try runtime.run { () -> (Set<Int?>, Int?) in
+            var shards = Set<Int?>()
+            // More calls than the ring holds: the backlog keeps them in order.
+            for value in 0..<1_000 { shards.insert(await counter.append(value)) }
+            return (shards, Shard.current?.id)
+        }
+        #expect(shards == [1], "every call must run on the actor's shard")
+        #expect(callerShard == 0, "the caller must come back to its own shard")
+        let values = try runtime.run { await counter.values }
+        #expect(values == Array(0..<1_000))
+    }
+}

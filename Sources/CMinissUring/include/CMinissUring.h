@@ -63,6 +63,11 @@ unsigned miniss_uring_reap(miniss_uring *ring, uint64_t *user_data, int32_t *res
 /// IORING_CQE_F_MORE: the request stays armed and will complete again.
 #define MINISS_CQE_F_MORE (1U << 1)
 
+/// Benchmark: two threads parked in io_uring_enter wake each other `rounds` times, through an
+/// eventfd read kept in flight (false) or IORING_OP_MSG_RING (true). Returns nanoseconds per
+/// round trip (two wake-ups), or -errno.
+int64_t miniss_uring_wake_round_trip_ns(int rounds, bool use_msg_ring);
+
 /// IORING_SETUP_* flag values, for the Swift side.
 unsigned miniss_uring_flag_single_issuer(void);
 unsigned miniss_uring_flag_defer_taskrun(void);

@@ -31,9 +31,20 @@ public final class ShardSerialExecutor: SerialExecutor {
     /// The id of the shard this executor runs on.
     public var shardID: Int { engine.id }
 
-    /// Queues an actor job on the shard (from any thread).
+    /// Queues an actor job on the shard (from any thread). From another shard of the same
+    /// runtime the job travels over that shard's ring to this one (no lock); from any other
+    /// thread it goes through the shard's inbox.
     public func enqueue(_ job: consuming ExecutorJob) {
-        engine.submit(.actor(UnownedJob(job)))
+        let job = UnownedJob(job)
+        if let sender = ShardEngine.current, sender !== engine, let mesh = sender.mesh, !mesh.isClosed,
+            engine.id < mesh.shardCount, mesh.engine(engine.id) === engine
+        {
+            let target = engine
+            // The call runs on the target's thread, in its loop: run the job right there.
+            sender.post({ target.run(.actor(job)) }, to: target.id)
+            return
+        }
+        engine.submit(.actor(job))
     }
 
     /// The unowned reference actors return from `unownedExecutor`.

@@ -66,9 +66,10 @@ bench: deps ## Release benchmarks: spawn and timer figures, written to docs/benc
 bench-http: deps ## HTTP benchmark: our echo server (io_uring, epoll, 2 shards) vs SwiftNIO, with wrk
 	scripts/bench_http.sh
 
-clients: deps ## Real clients (curl, ab, h2load, wrk) against http-echo at 1, 64 and 1000 connections
+clients: deps ## Real clients (curl, ab, h2load, wrk) against http-echo (io_uring, epoll) at 1, 64, 1000 connections
 	$(SWIFT) build -c release --product http-echo
-	scripts/client_check.sh --start ".build/release/http-echo --port 18080" --port 18080
+	scripts/client_check.sh --start ".build/release/http-echo --port 18080 --backend uring" --port 18080
+	scripts/client_check.sh --start ".build/release/http-echo --port 18081 --backend epoll" --port 18081
 
 ci: test asan tsan ## What CI runs (.ci/run)
 

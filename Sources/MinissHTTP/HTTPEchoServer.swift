@@ -97,7 +97,19 @@ public final class HTTPEchoServer: @unchecked Sendable {
     public func start() throws {
         guard let listener else { throw MinissError(.invalidArgument, "call listen(on:reusePort:) before start()") }
         acceptLoop = spawn { [self] in
-            for try await stream in listener.connections { accepted(stream) }
+            while true {
+                do {
+                    accepted(try await listener.accept())
+                } catch let error as MinissError where error.code == .closed {
+                    return
+                } catch is CancellationError {
+                    return
+                } catch {
+                    // Out of file descriptors or another accept error: the connections already
+                    // open go on; try again a little later instead of giving up on the port.
+                    try await sleep(for: .milliseconds(10))
+                }
+            }
         }
         sweeper = spawn { [self] in
             while true {

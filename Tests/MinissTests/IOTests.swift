@@ -160,6 +160,36 @@ struct IOTests {
     }
 
     @Test(arguments: backends)
+    func acceptSurvivesAFullQueue(backend: IOBackend) throws {
+        let runtime = try Self.runtime(backend)
+        defer { runtime.shutdown() }
+        let accepted = try runtime.run { () -> Int in
+            let listener = try TCPListener(bindingTo: Self.loopback, backlog: 4096)
+            defer { listener.close() }
+            // More connections than the accept queue holds, none accepted yet: the listener
+            // stops accepting at the limit and must start again as the queue drains.
+            let burst = TCPListener.acceptQueueLimit
+            var clients: [TCPStream] = []
+            for _ in 0..<burst { clients.append(try await TCPStream.connect(to: listener.localAddress)) }
+            var accepted = 0
+            for _ in 0..<burst {
+                try await listener.accept().close()
+                accepted += 1
+            }
+            // And a connection after the burst still gets through.
+            let late = try await TCPStream.connect(to: listener.localAddress)
+            let server = try await listener.accept()
+            try await late.write([42])
+            accepted += try await server.readExactly(1) == [42] ? 1 : 0
+            server.close()
+            late.close()
+            clients.forEach { $0.close() }
+            return accepted
+        }
+        #expect(accepted == TCPListener.acceptQueueLimit + 1)
+    }
+
+    @Test(arguments: backends)
     func manyConcurrentConnections(backend: IOBackend) throws {
         let runtime = try Self.runtime(backend)
         defer { runtime.shutdown() }

@@ -202,22 +202,23 @@ final class AcceptQueue: @unchecked Sendable {
             if result >= 0 { _ = miniss_close(result) }
             return
         }
-        // Our own cancel (queue full): the request is no longer armed; accept() re-arms.
-        if result == -ECANCELED && !more { return }
         if result == -EINVAL && !more, let operation, operation.isMultishot {
             // A kernel without multishot accept: fall back to one request per connection.
             operation.isMultishot = false
-            if waiter != nil { arm(home) }
-            return
-        }
-        if waiter != nil {
-            resumeWaiter(result)
-        } else {
-            pending.append(result)
-            if pendingCount >= TCPListener.acceptQueueLimit, more, let operation {
-                home.driver?.cancel(operation)
+        } else if result != -ECANCELED {
+            // -ECANCELED is our own cancel (the queue was full): nothing to deliver.
+            if waiter != nil {
+                resumeWaiter(result)
+            } else {
+                pending.append(result)
+                if pendingCount >= TCPListener.acceptQueueLimit, more, let operation {
+                    home.driver?.cancel(operation)
+                }
             }
         }
+        // The request has ended (one-shot, cancelled, or a multishot the kernel stopped): arm a
+        // new one if someone waits or the queue is low; otherwise `takePending` will.
+        if !more && (waiter != nil || pendingCount < TCPListener.acceptQueueLimit / 2) { arm(home) }
     }
 
     private func resumeWaiter(_ result: Int32) {

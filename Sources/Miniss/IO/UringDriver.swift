@@ -134,7 +134,7 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
                 operation.isInFlight = false
                 inFlightCount -= 1
             }
-            if result == -EAGAIN && !operation.kind.isFileOperation && !operation.retriedBlocking
+            if result == -EAGAIN && !more && !operation.kind.isFileOperation && !operation.retriedBlocking
                 && !operation.cancelRequested
             {
                 // The descriptor is non-blocking (made by a readiness-based shard): io_uring

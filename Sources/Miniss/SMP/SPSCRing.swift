@@ -34,6 +34,39 @@ package final class PaddedAtomicIndex: RingIndex {
     package func storeReleasing(_ newValue: Int) { value.store(newValue, ordering: .releasing) }
 }
 
+#if DEBUG
+    /// A bug planted in one ring (debug builds only), so the model checker in
+    /// `MinissModelCheck` can prove it catches the mistakes a Lamport queue invites. Each case
+    /// names the line it breaks; ``none`` is the production code. Mutants overwrite live slots
+    /// and read dead ones, so use them only with trivial elements such as `Int`.
+    package enum SPSCRingMutant: CaseIterable, Sendable {
+        /// The production ring.
+        case none
+        /// The full test compares with `capacity + 1`: the ring admits one element too many and
+        /// the extra one overwrites the oldest unread slot.
+        case fullCheckOffByOne
+        /// The full test compares with `capacity - 1` (the classic "one slot stays empty" ring
+        /// without adjusting the size): a push fails while a slot is free. Every value still
+        /// arrives, so only the full/empty part of the model catches it.
+        case fullCheckOneEarly
+        /// `tryPushWithoutPublishing` stores `tail` before it writes the slot: the consumer can
+        /// read the slot before the value is there.
+        case publishBeforeWrite
+        /// `tryPush` forgets to publish: its element becomes visible only at the next
+        /// ``SPSCRing/publish()``, if any.
+        case missingPublish
+        /// Positions map to slots with `mask - 1` instead of `mask`: slots collide (at capacity 2
+        /// every element lands in slot 0), so a push overwrites an unread element.
+        case wrapMaskOffByOne
+        /// `tryPop` publishes `head` before it moves the element out: the producer can overwrite
+        /// the slot being read.
+        case popFreesBeforeRead
+        /// The producer refreshes `cachedHead` from its own `tail` (a head/tail typo): it sees
+        /// free room that does not exist and overwrites unread slots.
+        case staleCachedHead
+    }
+#endif
+
 /// A bounded, lock-free, single-producer / single-consumer ring (Lamport's queue with cached
 /// indices, as in Seastar's `smp` queues and rigtorp's SPSCQueue).
 ///
@@ -52,12 +85,18 @@ package final class SPSCRing<Element, Index: RingIndex>: @unchecked Sendable {
     // SAFETY (@unchecked Sendable): slots in [head, tail) belong to the consumer, the others to
     // the producer; the index handshake above hands each slot over with release/acquire, so no
     // slot is accessed by both sides at once. `producer` fields are touched only by the
-    // producing thread, `consumer` fields only by the consuming thread.
+    // producing thread, `consumer` fields only by the consuming thread. `mutant` (debug builds)
+    // is written only by the initializer, before the ring is shared.
     package let capacity: Int
     private let mask: Int
     private let slots: UnsafeMutablePointer<Element>
     private let producer: ProducerSide
     private let consumer: ConsumerSide
+    #if DEBUG
+        /// The planted bug (``SPSCRingMutant/none`` unless made by ``init(capacity:mutant:)``);
+        /// set before the ring is shared.
+        package private(set) var mutant = SPSCRingMutant.none
+    #endif
 
     private final class ProducerSide {
         let tail: Index
@@ -87,14 +126,41 @@ package final class SPSCRing<Element, Index: RingIndex>: @unchecked Sendable {
         self.consumer = ConsumerSide()
     }
 
+    #if DEBUG
+        /// Debug builds only: a ring carrying a planted bug, for the model checker.
+        package convenience init(capacity: Int, mutant: SPSCRingMutant) {
+            self.init(capacity: capacity)
+            self.mutant = mutant
+        }
+    #endif
+
     deinit {
         // No thread uses the ring any more: everything still queued is deinitialized here.
         var index = consumer.localHead
         while index != producer.pendingTail {
-            (slots + (index & mask)).deinitialize(count: 1)
+            slot(index).deinitialize(count: 1)
             index &+= 1
         }
         slots.deallocate()
+    }
+
+    /// The slot that position `index` (a free-running counter) maps to.
+    @inline(__always)
+    private func slot(_ index: Int) -> UnsafeMutablePointer<Element> {
+        #if DEBUG
+            if mutant == .wrapMaskOffByOne { return slots + (index & (mask &- 1)) }  // BUG (planted)
+        #endif
+        return slots + (index & mask)
+    }
+
+    /// How many unread elements make the ring full: `capacity` (one more in a planted bug).
+    @inline(__always)
+    private var fullCount: Int {
+        #if DEBUG
+            if mutant == .fullCheckOffByOne { return capacity + 1 }  // BUG (planted)
+            if mutant == .fullCheckOneEarly { return capacity - 1 }  // BUG (planted)
+        #endif
+        return capacity
     }
 
     // MARK: Producer
@@ -103,6 +169,9 @@ package final class SPSCRing<Element, Index: RingIndex>: @unchecked Sendable {
     /// when the ring is full.
     @inline(__always)
     package func tryPush(_ element: Element) -> Bool {
+        #if DEBUG
+            if mutant == .missingPublish { return tryPushWithoutPublishing(element) }  // BUG (planted)
+        #endif
         guard tryPushWithoutPublishing(element) else { return false }
         publish()
         return true
@@ -113,11 +182,17 @@ package final class SPSCRing<Element, Index: RingIndex>: @unchecked Sendable {
     @inline(__always)
     package func tryPushWithoutPublishing(_ element: Element) -> Bool {
         let tail = producer.pendingTail
-        if tail &- producer.cachedHead == capacity {
+        if tail &- producer.cachedHead == fullCount {
             producer.cachedHead = consumer.head.loadAcquiring()
-            if tail &- producer.cachedHead == capacity { return false }
+            #if DEBUG
+                if mutant == .staleCachedHead { producer.cachedHead = producer.tail.loadAcquiring() }  // BUG (planted)
+            #endif
+            if tail &- producer.cachedHead == fullCount { return false }
         }
-        (slots + (tail & mask)).initialize(to: element)
+        #if DEBUG
+            if mutant == .publishBeforeWrite { producer.tail.storeReleasing(tail &+ 1) }  // BUG (planted)
+        #endif
+        slot(tail).initialize(to: element)
         producer.pendingTail = tail &+ 1
         return true
     }
@@ -138,7 +213,14 @@ package final class SPSCRing<Element, Index: RingIndex>: @unchecked Sendable {
             consumer.cachedTail = producer.tail.loadAcquiring()
             if head == consumer.cachedTail { return nil }
         }
-        let element = (slots + (head & mask)).move()
+        #if DEBUG
+            if mutant == .popFreesBeforeRead {  // BUG (planted): frees the slot, then reads it
+                consumer.localHead = head &+ 1
+                consumer.head.storeReleasing(head &+ 1)
+                return slot(head).move()
+            }
+        #endif
+        let element = slot(head).move()
         consumer.localHead = head &+ 1
         consumer.head.storeReleasing(head &+ 1)
         return element
@@ -159,7 +241,7 @@ package final class SPSCRing<Element, Index: RingIndex>: @unchecked Sendable {
         let end = consumer.cachedTail
         let count = end &- head
         while head != end {
-            body((slots + (head & mask)).move())
+            body(slot(head).move())
             head &+= 1
         }
         if count > 0 {

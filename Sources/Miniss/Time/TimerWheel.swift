@@ -63,6 +63,23 @@ package struct TimerWheel<Payload>: ~Copyable {
 
     package var isEmpty: Bool { count == 0 }
 
+    #if DEBUG
+        /// The planted bug this instance carries (debug builds only; `.none` unless the model checker
+        /// asked for one through ``init(startTick:initialCapacity:mutant:)``).
+        package private(set) var mutant: TimerWheelMutant = .none
+        /// Set when a mutant drove one `advance` past the bound the correct wheel keeps (each timer
+        /// moves at most seven times: six cascades and one overflow re-placement, so an advance
+        /// processes at most `7 * pending + 1` lists). The correct wheel would hang on the same bug; a
+        /// mutant stops the advance instead, so the checker can report it.
+        package private(set) var mutantLivelocked = false
+
+        /// Creates an empty wheel that carries the planted bug `mutant` (debug builds only).
+        package init(startTick: UInt64 = 0, initialCapacity: Int = 64, mutant: TimerWheelMutant) {
+            self.init(startTick: startTick, initialCapacity: initialCapacity)
+            self.mutant = mutant
+        }
+    #endif
+
     /// Creates an empty wheel whose current tick is `startTick`.
     package init(startTick: UInt64 = 0, initialCapacity: Int = 64) {
         precondition(initialCapacity > 0, "initialCapacity must be positive")
@@ -102,6 +119,14 @@ package struct TimerWheel<Payload>: ~Copyable {
     /// cancelled (or the id is from another wheel).
     package mutating func cancel(_ id: TimerID) -> Payload? {
         guard let index = liveIndex(id) else { return nil }
+        #if DEBUG
+            if mutant == .cancelLeavesEntryLinked {
+                // Frees the id and hands the payload back, but the node stays linked in its list.
+                count -= 1
+                nodes[index].generation &+= 1
+                return nodes[index].payload
+            }
+        #endif
         unlink(index)
         count -= 1
         return freeNode(index)
@@ -120,7 +145,19 @@ package struct TimerWheel<Payload>: ~Copyable {
     /// inserts). `fire` must not use the wheel.
     package mutating func advance(to tick: UInt64, _ fire: (TimerID, Payload) -> Void) {
         precondition(tick >= currentTick, "the wheel cannot move back: \(tick) < \(currentTick)")
+        #if DEBUG
+            var mutantIterations = 0
+        #endif
         while true {
+            #if DEBUG
+                if mutant != .none {
+                    mutantIterations += 1
+                    if mutantIterations > 8 * (initialized + 1) {
+                        mutantLivelocked = true
+                        break
+                    }
+                }
+            #endif
             if let slot = nextOccupiedSlot() {
                 guard slot.start <= tick else { break }
                 currentTick = max(currentTick, slot.start)
@@ -159,6 +196,15 @@ package struct TimerWheel<Payload>: ~Copyable {
         if differing >> 36 != 0 { return Self.overflowList }
         let highestBit = 63 - (differing | Self.slotMask).leadingZeroBitCount
         let level = highestBit / 6
+        #if DEBUG
+            if mutant == .levelOffByOne, level > 0,
+                deadline &- currentTick == UInt64(1) << (UInt64(level) * Self.slotBits)
+            {
+                // A distance of exactly 64^level is taken to still fit the level below.
+                let lower = level - 1
+                return lower * Self.slotsPerLevel + Int((deadline >> (UInt64(lower) * Self.slotBits)) & Self.slotMask)
+            }
+        #endif
         let slot = Int((deadline >> (UInt64(level) * Self.slotBits)) & Self.slotMask)
         return level * Self.slotsPerLevel + slot
     }
@@ -179,7 +225,14 @@ package struct TimerWheel<Payload>: ~Copyable {
             // after the current slot, so the first occupied slot from `position` is the next.
             let rotated = (bits >> UInt64(position)) | (bits << UInt64((64 - position) & 63))
             let slot = (position + rotated.trailingZeroBitCount) & 63
-            assert(slot >= position, "timer wheel level \(level) wrapped: slot \(slot) < \(position)")
+            #if DEBUG
+                // Planted bugs may misfile timers; the checker reports what that does instead.
+                assert(
+                    slot >= position || mutant != .none,
+                    "timer wheel level \(level) wrapped: slot \(slot) < \(position)")
+            #else
+                assert(slot >= position, "timer wheel level \(level) wrapped: slot \(slot) < \(position)")
+            #endif
             let levelSpan = shift + Self.slotBits
             let levelStart = levelSpan >= 64 ? 0 : currentTick & ~((UInt64(1) << levelSpan) - 1)
             return Slot(level: level, index: slot, start: levelStart + (UInt64(slot) << shift))
@@ -192,6 +245,12 @@ package struct TimerWheel<Payload>: ~Copyable {
         var index = heads[Self.overflowList]
         guard index != Self.noNode else { return nil }
         var earliest = UInt64.max
+        #if DEBUG
+            if mutant == .overflowWindowWrong {
+                // Assumes the overflow list is sorted: the head's window, not the earliest one.
+                return nodes[Int(index)].deadline & ~(Self.windowTicks - 1)
+            }
+        #endif
         while index != Self.noNode {
             earliest = min(earliest, nodes[Int(index)].deadline)
             index = nodes[Int(index)].next
@@ -208,6 +267,9 @@ package struct TimerWheel<Payload>: ~Copyable {
         while index != Self.noNode {
             let node = Int(index)
             index = nodes[node].next
+            #if DEBUG
+                if mutant != .none, processMutated(node, from: list, isLast: index == Self.noNode, fire) { continue }
+            #endif
             if nodes[node].deadline <= currentTick {
                 let id = TimerID(index: UInt32(node), generation: nodes[node].generation)
                 count -= 1
@@ -242,6 +304,12 @@ package struct TimerWheel<Payload>: ~Copyable {
         if prev == Self.noNode { heads[list] = next } else { nodes[Int(prev)].next = next }
         if next == Self.noNode { tails[list] = prev } else { nodes[Int(next)].prev = prev }
         if heads[list] == Self.noNode && list != Self.overflowList { clearOccupied(list) }
+        #if DEBUG
+            if mutant == .bitmapClearedEarly, prev == Self.noNode, list != Self.overflowList {
+                // Clears the slot's bit whenever its head goes, even if entries remain behind it.
+                clearOccupied(list)
+            }
+        #endif
     }
 
     private func setOccupied(_ list: Int) {
@@ -256,7 +324,15 @@ package struct TimerWheel<Payload>: ~Copyable {
         let index = Int(id.index)
         guard index < initialized, nodes[index].location != Self.freeLocation,
             nodes[index].generation == id.generation
-        else { return nil }
+        else {
+            #if DEBUG
+                // The stale-id mutant accepts any generation: a dead timer's id cancels its node's reuse.
+                if mutant == .staleGenerationAccepted, index < initialized, nodes[index].location != Self.freeLocation {
+                    return index
+                }
+            #endif
+            return nil
+        }
         return index
     }
 
@@ -285,6 +361,49 @@ package struct TimerWheel<Payload>: ~Copyable {
         return payload
     }
 
+    #if DEBUG
+        /// The planted bugs of `processList` for one detached entry; `true` if the mutant handled it.
+        private mutating func processMutated(
+            _ node: Int, from list: Int, isLast: Bool, _ fire: (TimerID, Payload) -> Void
+        ) -> Bool {
+            let deadline = nodes[node].deadline
+            switch mutant {
+            case .firesOneTickEarly where deadline == currentTick &+ 1:
+                let id = TimerID(index: UInt32(node), generation: nodes[node].generation)
+                count -= 1
+                fire(id, freeNode(node)!)
+                return true
+            case .cascadeDropsTimer
+            where isLast && deadline > currentTick && list >= Self.slotsPerLevel
+                && list != Self.overflowList:
+                // The last entry of a cascaded slot is never re-linked: it is orphaned (in no list, id
+                // dead, still counted), so nothing can reach it again.
+                nodes[node].location = Self.freeLocation
+                return true
+            case .cascadeReversesTies where deadline > currentTick:
+                linkFirst(node, into: self.list(for: deadline))
+                return true
+            default:
+                return false
+            }
+        }
+
+        /// `link` at the front of the list instead of the back (the `cascadeReversesTies` mutant).
+        private mutating func linkFirst(_ node: Int, into list: Int) {
+            let head = heads[list]
+            nodes[node].location = Int16(list)
+            nodes[node].prev = Self.noNode
+            nodes[node].next = head
+            if head == Self.noNode {
+                tails[list] = Int32(node)
+                if list != Self.overflowList { setOccupied(list) }
+            } else {
+                nodes[Int(head)].prev = Int32(node)
+            }
+            heads[list] = Int32(node)
+        }
+    #endif
+
     private mutating func grow() {
         let newCapacity = capacity * 2
         precondition(newCapacity <= Int(Int32.max), "timer wheel is full (\(capacity) timers)")
@@ -297,3 +416,32 @@ package struct TimerWheel<Payload>: ~Copyable {
         capacity = newCapacity
     }
 }
+
+#if DEBUG
+    /// Planted bugs for the timer-wheel model checker (`MinissModelCheck.TimerWheelChecker`): each
+    /// is a realistic small mistake in the real wheel, compiled only into debug builds and chosen per
+    /// instance with ``TimerWheel/init(startTick:initialCapacity:mutant:)``. A checker that does not
+    /// catch each of them is too weak to trust when it passes the correct wheel.
+    package enum TimerWheelMutant: String, CaseIterable, Sendable {
+        /// The real wheel.
+        case none
+        /// A deadline exactly `64^L` ticks ahead (L ≥ 1) is filed one level too low, in the slot the
+        /// wheel stands on, so every cascade re-files it there: `advance` livelocks or fires it late.
+        case levelOffByOne
+        /// The due check of a processed slot is off by one (`deadline <= currentTick + 1`): a timer
+        /// one tick past a level boundary fires when the wheel cascades exactly at that boundary.
+        case firesOneTickEarly
+        /// Cascading a slot forgets to re-link its last entry: that timer never fires.
+        case cascadeDropsTimer
+        /// Cascading prepends instead of appending, so equal deadlines lose their insertion order.
+        case cascadeReversesTies
+        /// `cancel` frees the id and returns the payload but leaves the node linked: it fires anyway.
+        case cancelLeavesEntryLinked
+        /// Removing a slot's head clears its occupancy bit even when entries remain: they are lost.
+        case bitmapClearedEarly
+        /// The overflow list is assumed sorted: its window is taken from the head, not the earliest.
+        case overflowWindowWrong
+        /// Ids are not generation-checked: a stale id cancels whatever timer reuses its node.
+        case staleGenerationAccepted
+    }
+#endif

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts that need extra Debian packages (load generators, clients).
 # install_missing COMMAND:PACKAGE ... installs the packages whose command is missing, with
 # apt-get update + install (through sudo when not root), as scripts/install-deps.sh does.

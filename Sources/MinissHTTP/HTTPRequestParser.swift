@@ -65,10 +65,16 @@ public struct HTTPRequestParser: Sendable {
     private var state = State.requestLine
     private var pending = Pending()
     private let limits: HTTPLimits
+    private let keepsHeaders: Bool
 
     /// Creates a parser for one connection.
-    public init(limits: HTTPLimits = HTTPLimits()) {
+    ///
+    /// - Parameter keepsHeaders: `false` leaves ``HTTPRequest/headers`` empty (the parser still
+    ///   reads framing, `Connection` and `Expect` itself): a server that needs no other header
+    ///   saves two strings per header and an array per request.
+    public init(limits: HTTPLimits = HTTPLimits(), keepsHeaders: Bool = true) {
         self.limits = limits
+        self.keepsHeaders = keepsHeaders
     }
 
     /// Appends received bytes. After the parser has failed they are dropped.
@@ -312,6 +318,7 @@ public struct HTTPRequestParser: Sendable {
         default:
             break
         }
+        guard keepsHeaders else { return }
         if pending.headers.isEmpty { pending.headers.reserveCapacity(8) }
         pending.headers.append(HTTPHeader(name: HTTPSyntax.string(input, name), value: HTTPSyntax.string(input, value)))
     }

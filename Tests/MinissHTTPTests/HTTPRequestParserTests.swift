@@ -21,6 +21,23 @@ import Testing
         #expect(!parser.hasPartialRequest)
     }
 
+    @Test func withoutKeptHeadersFramingAndConnectionStillWork() throws {
+        var parser = HTTPRequestParser(keepsHeaders: false)
+        parser.append(
+            bytes(
+                "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                    + "4\r\nabcd\r\n0\r\n\r\nPUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"))
+        let request = try #require(try parser.next())
+        #expect(request.headers.isEmpty)
+        #expect(request.body == bytes("abcd"))
+        #expect(!request.keepAlive)
+        #expect(try parser.next() == nil)
+        #expect(parser.expectsContinue, "Expect is read even when headers are not kept")
+        parser.append(bytes("ok"))
+        #expect(try parser.next()?.body == bytes("ok"))
+        #expect(!parser.expectsContinue)
+    }
+
     @Test func headerLookupIsCaseInsensitiveAndReturnsTheFirstMatch() throws {
         let outcome = parse(
             bytes("GET / HTTP/1.1\r\nX-Token:  first \t\r\nhost:a\r\nX-TOKEN: second\r\nX-Empty:\r\n\r\n"))

@@ -6,7 +6,7 @@ ASAN_DIR := .build-asan
 TSAN_DIR := .build-tsan
 FORMAT_PATHS := Sources Tests Package.swift
 
-.PHONY: help deps build test run demo fmt fmt-fix lint quick check asan tsan full bench bench-http clients ci clean
+.PHONY: help deps build test run demo fmt fmt-fix lint quick check asan tsan full bench bench-http clients stress stress-smoke mutants ci clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -71,7 +71,20 @@ clients: deps ## Real clients (curl, ab, h2load, wrk) against http-echo (io_urin
 	scripts/client_check.sh --start ".build/release/http-echo --port 18080 --backend uring" --port 18080
 	scripts/client_check.sh --start ".build/release/http-echo --port 18081 --backend epoll" --port 18081
 
-ci: test asan tsan ## What CI runs (.ci/run)
+DURATION ?= 30s
+stress: deps ## Long randomized runs (release): checkers, ring stress, echo load; DURATION=10m for the nightly job
+	$(SWIFT) build -c release --product miniss-check
+	.build/release/miniss-check stress --duration $(DURATION) --failures stress-failures
+
+stress-smoke: deps ## A 20-second stress run on the debug build (part of make ci)
+	$(SWIFT) build --product miniss-check
+	.build/debug/miniss-check stress --duration 20s --failures stress-failures
+
+mutants: deps ## The checkers' mutation self-test: every planted bug must be caught (debug build)
+	$(SWIFT) build --product miniss-check
+	.build/debug/miniss-check mutants
+
+ci: test mutants stress-smoke asan tsan ## What CI runs (.ci/run)
 
 clean: ## Remove build folders
 	rm -rf .build $(ASAN_DIR) $(TSAN_DIR)

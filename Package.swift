@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "miniss-demo", targets: ["miniss-demo"]),
         .executable(name: "miniss-bench", targets: ["miniss-bench"]),
         .executable(name: "http-echo", targets: ["http-echo"]),
+        .executable(name: "miniss-check", targets: ["miniss-check"]),
     ],
     dependencies: [
         // Command-line parsing for the executables (http-echo, and the simulator's CLI).
@@ -68,6 +69,14 @@ let package = Package(
         // Model checkers for the SPSC ring and the timer wheel (they drive the real code through
         // its seams; planted bugs exist only in debug builds).
         .target(name: "MinissModelCheck", dependencies: ["Miniss"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
+            name: "miniss-check",
+            dependencies: [
+                "Miniss", "MinissHTTP", "MinissModelCheck", "CMinissLinux",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
             name: "MinissModelCheckTests",
             dependencies: ["MinissModelCheck", "Miniss"],

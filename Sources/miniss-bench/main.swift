@@ -82,8 +82,10 @@ var ratios: [String: Double] = [:]
 
 // MARK: Spawn and complete
 
+// Read before any benchmark pins this thread (the affinity mask is per thread).
+let cpuCount = Runtime.availableCPUCount
 let runtime = try Runtime(shards: 1)
-print("backend: \(runtime.backendName), cpus: \(Runtime.availableCPUCount)\n")
+print("backend: \(runtime.backendName), cpus: \(cpuCount)\n")
 let sequentialSpawns = quick ? 20_000 : 100_000
 let batchSpawns = quick ? 20_000 : 100_000
 
@@ -296,7 +298,7 @@ for batch in [1, 64] {
 
 let formatter = ISO8601DateFormatter()
 let report = Report(
-    date: formatter.string(from: Date()), cpus: Runtime.availableCPUCount, backend: "io_uring",
+    date: formatter.string(from: Date()), cpus: cpuCount, backend: "io_uring",
     measurements: measurements, ratios: ratios)
 if let jsonPath {
     let encoder = JSONEncoder()

@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Miniss", targets: ["Miniss"]),
         .library(name: "MinissHTTP", targets: ["MinissHTTP"]),
         .library(name: "MinissModelCheck", targets: ["MinissModelCheck"]),
+        .library(name: "MinissSimulator", targets: ["MinissSimulator"]),
         .executable(name: "miniss-demo", targets: ["miniss-demo"]),
         .executable(name: "miniss-bench", targets: ["miniss-bench"]),
         .executable(name: "http-echo", targets: ["http-echo"]),
@@ -75,6 +76,13 @@ let package = Package(
                 "Miniss", "MinissHTTP", "MinissModelCheck", "CMinissLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The deterministic simulator: N virtual shards on one thread, seeded schedules.
+        .target(name: "MinissSimulator", dependencies: ["Miniss"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "MinissSimulatorTests",
+            dependencies: ["MinissSimulator", "Miniss"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(

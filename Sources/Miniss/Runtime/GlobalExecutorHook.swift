@@ -12,9 +12,9 @@ import CMinissLinux
 /// does not own (for example a continuation resumed by a Dispatch callback) continues on the
 /// global executor, because nothing ties that task to a shard any more. Tasks started with
 /// ``Runtime/spawn(on:_:)`` or ``spawn(_:)`` keep their shard preference and always return.
-enum GlobalExecutorHook {
+package enum GlobalExecutorHook {
     /// Installs the hook once per process. Cheap to call again.
-    static let isInstalled: Bool = miniss_install_global_hook { router, job in
+    package static let isInstalled: Bool = miniss_install_global_hook { router, job in
         guard let router, let job else { return }
         // SAFETY: the hook calls us only on a thread whose router is set, and the router is a
         // ShardEngine kept alive while it is installed (ShardEngine.withCurrent). `job` is a

@@ -55,6 +55,27 @@ package struct JobQueue: ~Copyable {
         return job
     }
 
+    /// The job at `offset` from the head (a simulator's view of the queue).
+    package func peek(at offset: Int) -> ShardJob {
+        precondition(offset >= 0 && offset < count, "JobQueue offset \(offset) out of 0..<\(count)")
+        return storage[(head + offset) & (capacity - 1)]
+    }
+
+    /// Removes and returns the job at `offset` from the head, keeping the others in order (a
+    /// simulator taking jobs out of FIFO order; O(count)).
+    package mutating func remove(at offset: Int) -> ShardJob {
+        precondition(offset >= 0 && offset < count, "JobQueue offset \(offset) out of 0..<\(count)")
+        let mask = capacity - 1
+        let job = (storage + ((head + offset) & mask)).move()
+        var index = offset
+        while index + 1 < count {
+            (storage + ((head + index) & mask)).moveInitialize(from: storage + ((head + index + 1) & mask), count: 1)
+            index += 1
+        }
+        count -= 1
+        return job
+    }
+
     private mutating func grow() {
         let newCapacity = capacity * 2
         let bigger = UnsafeMutablePointer<ShardJob>.allocate(capacity: newCapacity)

@@ -28,6 +28,12 @@ package final class TaskSpawner: Sendable {
     @usableFromInline
     func unregister(_ record: TaskRecord) { engine.unregister(record) }
 
+    /// Under a simulator, remembers where the task was spawned (for failure reports).
+    @usableFromInline
+    func noteSpawn(_ record: TaskRecord) {
+        if engine.simulationHooks != nil { record.spawnSite = Backtrace.capture(skipping: 2, limit: 16) }
+    }
+
     /// Spawns `body` as a task on the shard; `completion` (if any) runs on the shard with the
     /// result, before the task finishes. Any thread.
     @inlinable
@@ -36,6 +42,7 @@ package final class TaskSpawner: Sendable {
         completion: (@Sendable (Result<T, any Error>) -> Void)? = nil
     ) -> JoinHandle<T> {
         let record = TaskRecord.Of<T>()
+        noteSpawn(record)
         let task = Task<T, any Error>(executorPreference: executor) { [self] in
             register(record)
             let result: Result<T, any Error>
@@ -64,6 +71,9 @@ extension ShardEngine {
             return
         }
         withUnsafeCurrentTask { record.task = $0 }
+        if let hooks = simulationHooks, let site = record.spawnSite, let task = record.task {
+            hooks.spawnSites[task.hashValue] = site
+        }
         record.isRegistered = true
         taskList.insert(record)
         liveTaskCount += 1
@@ -88,6 +98,8 @@ package class TaskRecord: @unchecked Sendable {
     // state of `Of<T>` is behind a mutex.
     var task: UnsafeCurrentTask?
     var isRegistered = false
+    /// Where the task was spawned (recorded under a simulator only).
+    var spawnSite: Backtrace?
     var next: TaskRecord?
     // SAFETY: unowned(unsafe) avoids a retain cycle; a linked record's predecessor is alive
     // because the list retains every linked record (through `first` or a `next`).

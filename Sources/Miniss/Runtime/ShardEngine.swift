@@ -39,14 +39,17 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     package private(set) var isDraining = false
 
     /// The rings to the other shards (nil for a lone shard, and once the loop has ended).
-    package internal(set) var mesh: Mesh?
+    package var mesh: Mesh?
     /// Messages to each shard that did not fit in its ring yet, oldest first.
     var outboundBacklog: [[MeshCall]] = []
-    var backlogCount = 0
+    package internal(set) var backlogCount = 0
     /// Whether this shard has told the mesh it is stopping with nothing left to do.
     var isQuiescent = false
     /// Requests this shard has sent whose replies have not arrived yet.
     var pendingReplies = 0
+
+    /// Set by a simulator that drives this engine (nil in production).
+    package var simulationHooks: SimulationHooks?
 
     /// The tasks spawned on this shard that are still running (see ShardEngine+Tasks.swift).
     var taskList = TaskRecord.ListHead()
@@ -135,6 +138,7 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     }
 
     private func submitForeign(_ job: ShardJob) {
+        simulationHooks?.noteForeignSubmit(shard: id)
         guard inbox.push(job) else {
             return Self.runAfterShutdown(job, shard: id)
         }
@@ -356,7 +360,7 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
     }
 
     /// Moves backlogged messages into rings that have room again, oldest first.
-    private func flushOutbound(_ mesh: Mesh) {
+    package func flushOutbound(_ mesh: Mesh) {
         for target in outboundBacklog.indices where !outboundBacklog[target].isEmpty {
             var sent = 0
             for call in outboundBacklog[target] {
@@ -385,7 +389,7 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
 
     /// Last steps on the shard thread: refuse new foreign work, release sleepers and timers, run
     /// what is left.
-    private func finalDrain() {
+    package func finalDrain() {
         isStopping = true
         isDraining = true
         inbox.close()

@@ -6,7 +6,7 @@ import Synchronization
 #endif
 
 /// A one-shot value handed from one thread to another that blocks for it.
-final class Latch<Value: Sendable>: @unchecked Sendable {
+package final class Latch<Value: Sendable>: @unchecked Sendable {
     // SAFETY (@unchecked Sendable): `value` is read and written only with `mutex` held; the
     // mutex and condition are allocated in init and destroyed in deinit, when no thread can be
     // waiting (a waiter holds a reference).
@@ -47,7 +47,7 @@ final class Latch<Value: Sendable>: @unchecked Sendable {
 
 /// An OS thread running one closure. Any number of threads may `join()` it; one of them reaps
 /// the thread, the others wait until it has ended. Never joined, it is detached when released.
-final class OSThread: @unchecked Sendable {
+package final class OSThread: @unchecked Sendable {
     // SAFETY (@unchecked Sendable): `handle` is written once by `init` before the object is
     // shared; whether it has been reaped is behind `reaped`.
     private var handle = pthread_t()
@@ -65,7 +65,7 @@ final class OSThread: @unchecked Sendable {
         }
     }
 
-    init(name: String, _ body: @escaping () -> Void) {
+    package init(name: String, _ body: @escaping () -> Void) {
         // SAFETY: the context is retained here and released exactly once by the new thread.
         let context = Unmanaged.passRetained(Context(name: name, body: body, finished: finished)).toOpaque()
         let result = pthread_create(
@@ -81,7 +81,7 @@ final class OSThread: @unchecked Sendable {
     }
 
     /// Waits until the thread has ended. Must not be called from the thread itself.
-    func join() {
+    package func join() {
         precondition(!isCurrent, "a thread cannot join itself")
         let reaper = reaped.withLock { reaped -> Bool in
             defer { reaped = true }

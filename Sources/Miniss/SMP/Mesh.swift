@@ -27,7 +27,7 @@ package final class Mesh: Sendable {
     private let quiescentShards = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
 
-    init(engines: [ShardEngine], ringCapacity: Int) {
+    package init(engines: [ShardEngine], ringCapacity: Int) {
         precondition(
             ringCapacity >= 2 && ringCapacity & (ringCapacity - 1) == 0, "ring capacity must be a power of two")
         self.shardCount = engines.count
@@ -58,7 +58,7 @@ package final class Mesh: Sendable {
     }
 
     /// Moves every message waiting for `target` onto its run queue. On `target`'s thread.
-    func receive(into target: ShardEngine) -> Int {
+    package func receive(into target: ShardEngine) -> Int {
         var received = 0
         for source in 0..<shardCount where source != target.id {
             received &+= ring(from: source, to: target.id).popAll { target.ready.append(.call($0)) }
@@ -67,7 +67,7 @@ package final class Mesh: Sendable {
     }
 
     /// Whether a message is waiting for `target`. On `target`'s thread.
-    func hasMessages(for target: ShardEngine) -> Bool {
+    package func hasMessages(for target: ShardEngine) -> Bool {
         for source in 0..<shardCount where source != target.id {
             if ring(from: source, to: target.id).hasPublishedElements { return true }
         }

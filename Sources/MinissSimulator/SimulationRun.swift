@@ -1,0 +1,264 @@
+import Miniss
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One run of a ``Simulation``: the engines, the clock, the generator and the event log.
+struct SimulationRun {
+    let simulation: Simulation
+    let time = VirtualTimeSource()
+    var random: SeededRandom
+    let engines: [ShardEngine]
+    let hooks: SimulationHooks
+    let mesh: Mesh?
+    var steps = 0
+    var jobsRun = 0
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    var recent: [String] = []
+    var trace: [String] = []
+    /// PCT: each shard's priority (higher runs first) and the steps where the running shard drops.
+    var priorities: [Int] = []
+    var changePoints: Set<Int> = []
+    var lowestPriority = 0
+
+    init(simulation: Simulation) {
+        // `Task {}`, `Task.sleep` wake-ups and default actors reach the engines through the
+        // global-executor hook, exactly as on real shards.
+        precondition(GlobalExecutorHook.isInstalled, "the global executor hook could not be installed")
+        self.simulation = simulation
+        random = SeededRandom(seed: simulation.seed)
+        hooks = SimulationHooks(seed: simulation.seed ^ 0x9e37_79b9_7f4a_7c15)
+        let time = self.time
+        engines = (0..<simulation.shardCount).map { id in
+            ShardEngine(id: id, timeSource: time, tickNanoseconds: 1_000_000, idleSpinNanoseconds: 0)
+        }
+        if simulation.shardCount > 1 {
+            let mesh = Mesh(engines: engines, ringCapacity: 1024)
+            for engine in engines { engine.mesh = mesh }
+            self.mesh = mesh
+        } else {
+            mesh = nil
+        }
+        for engine in engines {
+            engine.attach(driver: SimulatedDriver())
+            engine.simulationHooks = hooks
+        }
+        if case .pct(let depth) = simulation.strategy {
+            priorities = Array(1...simulation.shardCount).shuffled(using: &random)
+            // Change points among the first steps a typical run takes (k); PCT's guarantee
+            // holds for bugs within that horizon.
+            let horizon = 2_000
+            while changePoints.count < max(0, depth - 1) {
+                changePoints.insert(Int.random(in: 1...horizon, using: &random))
+            }
+        }
+    }
+
+    /// A step the simulator can take.
+    enum Step {
+        case run(shard: Int)
+        case deliver(shard: Int)
+    }
+
+    mutating func execute(_ body: @escaping @Sendable () async throws -> Void) -> SimulationResult {
+        // The program's top-level task; its error (if any) is the run's failure.
+        let rootError = ErrorBox()
+        let root = engines[0].withCurrent {
+            spawn {
+                do { try await body() } catch { rootError.error = error }
+            }
+        }
+        var failure: SimulationFailure?
+        while failure == nil {
+            if let broken = hooks.failure {
+                failure = makeFailure(
+                    .invariant, "\(broken.message) (\(broken.file):\(broken.line))",
+                    backtrace: broken.backtrace.description, spawnSite: broken.spawnSite?.description)
+                break
+            }
+            if let escape = hooks.escapes.first {
+                failure = makeFailure(.determinismViolation, escape)
+                break
+            }
+            if steps >= simulation.stepBudget {
+                failure = makeFailure(.livelock, "no end after \(steps) steps (the step budget)")
+                break
+            }
+            let candidates = runnableSteps()
+            if candidates.isEmpty {
+                guard let next = engines.compactMap({ $0.wheel.nextExpiration() }).min() else {
+                    if !root.isFinished || engines.contains(where: { $0.liveTaskCount > 0 }) {
+                        // Before calling it a deadlock: a real thread may be about to hand a
+                        // task back (an escape). Give it a moment so the report names the
+                        // cause; this only chooses between two failure reports.
+                        if hooks.escapes.isEmpty { usleep(20_000) }
+                        if let escape = hooks.escapes.first {
+                            failure = makeFailure(.determinismViolation, escape)
+                            break
+                        }
+                        let waiting = engines.map { "shard \($0.id): \($0.liveTaskCount) tasks" }.joined(
+                            separator: ", ")
+                        failure = makeFailure(.deadlock, "nothing can run and no timer is pending; \(waiting)")
+                    }
+                    break
+                }
+                if next * 1_000_000 > time.nowNanoseconds {
+                    time.advance(to: next * 1_000_000)
+                    log("time \(Duration.nanoseconds(Int64(next * 1_000_000)))")
+                }
+                for engine in engines { engine.withCurrent { _ = engine.expireTimers() } }
+                continue
+            }
+            take(pick(candidates))
+        }
+        if failure == nil, let error = rootError.error {
+            failure = makeFailure(.error, "the program threw \(error)")
+        }
+        shutDown()
+        return SimulationResult(
+            seed: simulation.seed, strategy: simulation.strategy, steps: steps, jobsRun: jobsRun,
+            virtualTime: .nanoseconds(Int64(time.nowNanoseconds)), traceHash: hash, trace: trace, failure: failure)
+    }
+
+    /// What could happen next: a shard running one of its ready jobs, or a shard receiving the
+    /// messages other shards published to it.
+    mutating func runnableSteps() -> [Step] {
+        var steps: [Step] = []
+        for engine in engines {
+            engine.drainInbox(force: true)
+            if let mesh, engine.backlogCount > 0 { engine.withCurrent { engine.flushOutbound(mesh) } }
+            if !engine.ready.isEmpty { steps.append(.run(shard: engine.id)) }
+            if let mesh, mesh.hasMessages(for: engine) { steps.append(.deliver(shard: engine.id)) }
+        }
+        return steps
+    }
+
+    mutating func pick(_ candidates: [Step]) -> Step {
+        switch simulation.strategy {
+        case .random:
+            return candidates[Int.random(in: 0..<candidates.count, using: &random)]
+        case .pct:
+            if changePoints.contains(steps), let first = candidates.first {
+                // The shard that would run now drops below every other.
+                lowestPriority -= 1
+                priorities[shardOf(first)] = lowestPriority
+            }
+            return candidates.max { priorities[shardOf($0)] < priorities[shardOf($1)] }!
+        }
+    }
+
+    func shardOf(_ step: Step) -> Int {
+        switch step {
+        case .run(let shard), .deliver(let shard): return shard
+        }
+    }
+
+    mutating func take(_ step: Step) {
+        steps += 1
+        switch step {
+        case .deliver(let shard):
+            let engine = engines[shard]
+            let count = engine.withCurrent { mesh!.receive(into: engine) }
+            log("deliver \(count) message(s) to shard \(shard)")
+        case .run(let shard):
+            let engine = engines[shard]
+            let offset = chooseJob(engine)
+            let job = engine.ready.remove(at: offset)
+            log("shard \(shard) runs \(kind(of: job)) #\(offset) of \(engine.ready.count + 1)")
+            jobsRun += 1
+            engine.withCurrent { engine.run(job) }
+        }
+    }
+
+    /// Which ready job of `engine` runs, uniformly among its task and actor jobs and its oldest
+    /// engine call (calls keep their order: per-pair message order is part of the contract).
+    /// Both strategies choose within a shard this way; PCT's priorities decide between shards.
+    mutating func chooseJob(_ engine: ShardEngine) -> Int {
+        var choices: [Int] = []
+        var sawCall = false
+        for offset in 0..<engine.ready.count {
+            switch engine.ready.peek(at: offset) {
+            case .task, .actor: choices.append(offset)
+            case .call, .timer:
+                if !sawCall {
+                    choices.append(offset)
+                    sawCall = true
+                }
+            }
+        }
+        return choices[Int.random(in: 0..<choices.count, using: &random)]
+    }
+
+    func kind(of job: ShardJob) -> String {
+        switch job {
+        case .task: return "a task job"
+        case .actor: return "an actor job"
+        case .timer: return "a timer hand-over"
+        case .call: return "an engine call"
+        }
+    }
+
+    mutating func log(_ event: String) {
+        let line = "[\(steps)] \(event)"
+        for byte in line.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        recent.append(line)
+        if recent.count > simulation.reportedEvents { recent.removeFirst(recent.count - simulation.reportedEvents) }
+        if simulation.recordsFullTrace { trace.append(line) }
+    }
+
+    func makeFailure(
+        _ kind: SimulationFailure.Kind, _ message: String, backtrace: String? = nil, spawnSite: String? = nil
+    ) -> SimulationFailure {
+        SimulationFailure(
+            kind: kind, message: message, seed: simulation.seed, strategy: simulation.strategy,
+            replayCommand:
+                "miniss-sim replay --scenario \(simulation.scenarioName) --seed \(simulation.seed) --strategy \(strategyArgument)",
+            backtrace: backtrace, spawnSite: spawnSite, lastEvents: recent)
+    }
+
+    var strategyArgument: String {
+        switch simulation.strategy {
+        case .random: return "random"
+        case .pct(let depth): return "pct:\(depth)"
+        }
+    }
+
+    /// Cancels what is left, runs it to the end in FIFO order, and releases the engines.
+    mutating func shutDown() {
+        for engine in engines { engine.requestStop() }
+        var remaining = 1_000_000
+        while remaining > 0 {
+            let candidates = runnableSteps()
+            guard let step = candidates.first else {
+                guard let next = engines.compactMap({ $0.wheel.nextExpiration() }).min() else { break }
+                time.advance(to: next * 1_000_000)
+                for engine in engines { engine.withCurrent { _ = engine.expireTimers() } }
+                remaining -= 1
+                continue
+            }
+            switch step {
+            case .deliver(let shard):
+                let engine = engines[shard]
+                _ = engine.withCurrent { mesh!.receive(into: engine) }
+            case .run(let shard):
+                let engine = engines[shard]
+                engine.withCurrent { _ = engine.runNext() }
+            }
+            remaining -= 1
+        }
+        for engine in engines {
+            engine.withCurrent { engine.finalDrain() }
+            engine.mesh = nil
+            engine.simulationHooks = nil
+        }
+    }
+}
+
+/// The top-level task's error, written on the simulator's thread.
+final class ErrorBox: @unchecked Sendable {
+    // SAFETY (@unchecked Sendable): written and read only on the simulator's thread.
+    var error: (any Error)?
+}

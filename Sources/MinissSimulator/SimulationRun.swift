@@ -15,7 +15,8 @@ struct SimulationRun {
     var steps = 0
     var jobsRun = 0
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    var recent: [String] = []
+    var recent: [Event] = []
+    var recentNext = 0
     var trace: [String] = []
     /// PCT: each shard's priority (higher runs first) and the steps where the running shard drops.
     var priorities: [Int] = []
@@ -74,10 +75,10 @@ struct SimulationRun {
             if let broken = hooks.failure {
                 failure = makeFailure(
                     .invariant, "\(broken.message) (\(broken.file):\(broken.line))",
-                    backtrace: broken.backtrace.description, spawnSite: broken.spawnSite?.description)
+                    backtrace: broken.backtrace.description, spawnSite: broken.spawnSite)
                 break
             }
-            if let escape = hooks.escapes.first {
+            if hooks.hasEscapes, let escape = hooks.escapes.first {
                 failure = makeFailure(.determinismViolation, escape)
                 break
             }
@@ -105,7 +106,7 @@ struct SimulationRun {
                 }
                 if next * 1_000_000 > time.nowNanoseconds {
                     time.advance(to: next * 1_000_000)
-                    log("time \(Duration.nanoseconds(Int64(next * 1_000_000)))")
+                    log(Event(step: steps, kind: .time, shard: 0, first: Int(next), second: 0))
                 }
                 for engine in engines { engine.withCurrent { _ = engine.expireTimers() } }
                 continue
@@ -126,7 +127,7 @@ struct SimulationRun {
     mutating func runnableSteps() -> [Step] {
         var steps: [Step] = []
         for engine in engines {
-            engine.drainInbox(force: true)
+            engine.drainInbox()
             if let mesh, engine.backlogCount > 0 { engine.withCurrent { engine.flushOutbound(mesh) } }
             if !engine.ready.isEmpty { steps.append(.run(shard: engine.id)) }
             if let mesh, mesh.hasMessages(for: engine) { steps.append(.deliver(shard: engine.id)) }
@@ -160,12 +161,15 @@ struct SimulationRun {
         case .deliver(let shard):
             let engine = engines[shard]
             let count = engine.withCurrent { mesh!.receive(into: engine) }
-            log("deliver \(count) message(s) to shard \(shard)")
+            log(Event(step: steps, kind: .deliver, shard: shard, first: count, second: 0))
         case .run(let shard):
             let engine = engines[shard]
             let offset = chooseJob(engine)
             let job = engine.ready.remove(at: offset)
-            log("shard \(shard) runs \(kind(of: job)) #\(offset) of \(engine.ready.count + 1)")
+            log(
+                Event(
+                    step: steps, kind: Event.kind(of: job), shard: shard, first: offset, second: engine.ready.count + 1)
+            )
             jobsRun += 1
             engine.withCurrent { engine.run(job) }
         }
@@ -190,23 +194,27 @@ struct SimulationRun {
         return choices[Int.random(in: 0..<choices.count, using: &random)]
     }
 
-    func kind(of job: ShardJob) -> String {
-        switch job {
-        case .task: return "a task job"
-        case .actor: return "an actor job"
-        case .timer: return "a timer hand-over"
-        case .call: return "an engine call"
-        }
+    /// FNV-1a over 64-bit words.
+    mutating func mix(_ value: UInt64) {
+        hash = (hash ^ value) &* 0x100_0000_01b3
     }
 
-    mutating func log(_ event: String) {
-        let line = "[\(steps)] \(event)"
-        for byte in line.utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+    /// Records an event: folded into the trace hash, kept among the recent ones, and kept
+    /// whole when the simulation records full traces. Formatting waits until a report needs it.
+    mutating func log(_ event: Event) {
+        mix(UInt64(event.step))
+        mix(UInt64(event.kind.rawValue))
+        mix(UInt64(event.shard))
+        mix(UInt64(event.first))
+        mix(UInt64(event.second))
+        // A ring of the last `reportedEvents` events; `recentEvents` puts them in order.
+        if recent.count < simulation.reportedEvents {
+            recent.append(event)
+        } else if !recent.isEmpty {
+            recent[recentNext] = event
+            recentNext = (recentNext + 1) % recent.count
         }
-        recent.append(line)
-        if recent.count > simulation.reportedEvents { recent.removeFirst(recent.count - simulation.reportedEvents) }
-        if simulation.recordsFullTrace { trace.append(line) }
+        if simulation.recordsFullTrace { trace.append(event.description) }
     }
 
     func makeFailure(
@@ -216,7 +224,8 @@ struct SimulationRun {
             kind: kind, message: message, seed: simulation.seed, strategy: simulation.strategy,
             replayCommand:
                 "miniss-sim replay --scenario \(simulation.scenarioName) --seed \(simulation.seed) --strategy \(strategyArgument)",
-            backtrace: backtrace, spawnSite: spawnSite, lastEvents: recent)
+            backtrace: backtrace, spawnSite: spawnSite,
+            lastEvents: (recent[recentNext...] + recent[..<recentNext]).map(\.description))
     }
 
     var strategyArgument: String {
@@ -261,4 +270,40 @@ struct SimulationRun {
 final class ErrorBox: @unchecked Sendable {
     // SAFETY (@unchecked Sendable): written and read only on the simulator's thread.
     var error: (any Error)?
+}
+
+/// One scheduling event, kept as numbers (formatted only for reports and traces).
+struct Event: CustomStringConvertible {
+    enum Kind: UInt8 {
+        case runTask, runActor, runTimerHandOver, runCall, deliver, time
+    }
+
+    var step: Int
+    var kind: Kind
+    var shard: Int
+    /// `.run*`: the job's position in the run queue; `.deliver`: messages; `.time`: the tick.
+    var first: Int
+    /// `.run*`: the run queue's length before the job was taken.
+    var second: Int
+
+    static func kind(of job: ShardJob) -> Kind {
+        switch job {
+        case .task: return .runTask
+        case .actor: return .runActor
+        case .timer: return .runTimerHandOver
+        case .call: return .runCall
+        }
+    }
+
+    var description: String {
+        switch kind {
+        case .runTask, .runActor, .runTimerHandOver, .runCall:
+            let what = ["a task job", "an actor job", "a timer hand-over", "an engine call"][Int(kind.rawValue)]
+            return "[\(step)] shard \(shard) runs \(what) #\(first) of \(second)"
+        case .deliver:
+            return "[\(step)] deliver \(first) message(s) to shard \(shard)"
+        case .time:
+            return "[\(step)] time \(Duration.milliseconds(first))"
+        }
+    }
 }

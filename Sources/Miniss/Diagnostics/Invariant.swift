@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -18,6 +20,13 @@ public enum Invariants {
         set { policyStorage.withLock { $0 = newValue } }
     }
     private static let policyStorage = Lock(InvariantPolicy.trap)
+
+    /// Where production reports go (standard error unless a test redirects them).
+    package static var reportSink: (@Sendable (String) -> Void)? {
+        get { sinkStorage.withLock { $0 } }
+        set { sinkStorage.withLock { $0 = newValue } }
+    }
+    private static let sinkStorage = Lock<(@Sendable (String) -> Void)?>(nil)
 }
 
 /// States something that must hold. Under ``MinissSimulator`` a broken invariant fails the
@@ -40,7 +49,11 @@ public func invariant(
         return
     }
     let report = "miniss: invariant broken at \(file):\(line): \(text)\n\(backtrace)\n"
-    _ = report.withCString { write(2, $0, strlen($0)) }
+    if let sink = Invariants.reportSink {
+        sink(report)
+    } else {
+        _ = report.withCString { write(2, $0, strlen($0)) }
+    }
     if Invariants.policy == .trap { fatalError("invariant broken: \(text)", file: file, line: line) }
 }
 
@@ -51,7 +64,7 @@ package struct InvariantFailure: Sendable {
     package var line: UInt
     package var backtrace: Backtrace
     /// Where the failing task was spawned, if it was started with `spawn` under the simulator.
-    package var spawnSite: Backtrace?
+    package var spawnSite: String?
 }
 
 /// What a simulator attaches to each engine it drives: invariant failures, the spawn sites of
@@ -62,7 +75,7 @@ package final class SimulationHooks: @unchecked Sendable {
     // behind a lock.
     package let ownerThread: pthread_t
     package private(set) var failure: InvariantFailure?
-    package var spawnSites: [Int: Backtrace] = [:]
+    package var spawnSites: [Int: String] = [:]
     /// The program's own random draws (``MinissSimulator``'s `Simulation.random(in:)`).
     package var random: SeededRandom
     private let escapeLog = Lock([String]())
@@ -73,6 +86,9 @@ package final class SimulationHooks: @unchecked Sendable {
     }
 
     package var escapes: [String] { escapeLog.withLock { $0 } }
+    /// Cheap check, for every step: whether any escape was recorded.
+    package var hasEscapes: Bool { escapeCount.load(ordering: .acquiring) > 0 }
+    private let escapeCount = Atomic<Int>(0)
 
     func invariantBroken(_ failure: InvariantFailure) {
         guard self.failure == nil else { return }
@@ -90,5 +106,6 @@ package final class SimulationHooks: @unchecked Sendable {
         escapeLog.withLock {
             $0.append("a job for shard \(shard) was enqueued from thread \(thread), not the simulation's thread")
         }
+        escapeCount.add(1, ordering: .releasing)
     }
 }

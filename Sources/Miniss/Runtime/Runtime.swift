@@ -219,14 +219,15 @@ public final class Runtime: Sendable {
     /// After ``shutdown()`` or for a shard id out of range, the returned handle's value throws
     /// ``MinissError`` (``MinissError/Code/runtimeNotRunning``, ``MinissError/Code/invalidArgument``).
     @discardableResult
-    public func spawn<T: Sendable>(on shard: Int = 0, _ body: sending @escaping () async throws -> T)
-        -> JoinHandle<T>
-    {
+    public func spawn<T: Sendable>(
+        on shard: Int = 0, file: StaticString = #fileID, line: UInt = #line,
+        _ body: sending @escaping () async throws -> T
+    ) -> JoinHandle<T> {
         guard engines.indices.contains(shard) else {
             return .failed(MinissError.invalidArgument("shard id \(shard) is out of range 0..<\(engines.count)"))
         }
         guard isRunning.load(ordering: .acquiring) else { return .failed(MinissError.runtimeNotRunning("spawn")) }
-        return engines[shard].spawner.spawn(body)
+        return engines[shard].spawner.spawn(body, file: file, line: line)
     }
 
     /// Runs `body` every `period` on shard `shard` until the handle is cancelled; see

@@ -26,8 +26,10 @@ public struct Shard: Sendable, Hashable, CustomStringConvertible {
     /// Starts `body` as a task on this shard. Any thread.
     @inlinable
     @discardableResult
-    public func spawn<T: Sendable>(_ body: sending @escaping () async throws -> T) -> JoinHandle<T> {
-        spawner.spawn(body)
+    public func spawn<T: Sendable>(
+        file: StaticString = #fileID, line: UInt = #line, _ body: sending @escaping () async throws -> T
+    ) -> JoinHandle<T> {
+        spawner.spawn(body, file: file, line: line)
     }
 
     @usableFromInline
@@ -58,7 +60,9 @@ public struct Shard: Sendable, Hashable, CustomStringConvertible {
 /// ```
 @inlinable
 @discardableResult
-public func spawn<T: Sendable>(_ body: sending @escaping () async throws -> T) -> JoinHandle<T> {
+public func spawn<T: Sendable>(
+    file: StaticString = #fileID, line: UInt = #line, _ body: sending @escaping () async throws -> T
+) -> JoinHandle<T> {
     guard let spawner = TaskSpawner.current else { return .failed(MinissError.notOnShard("spawn")) }
-    return spawner.spawn(body)
+    return spawner.spawn(body, file: file, line: line)
 }

@@ -30,8 +30,8 @@ package final class TaskSpawner: Sendable {
 
     /// Under a simulator, remembers where the task was spawned (for failure reports).
     @usableFromInline
-    func noteSpawn(_ record: TaskRecord) {
-        if engine.simulationHooks != nil { record.spawnSite = Backtrace.capture(skipping: 2, limit: 16) }
+    func noteSpawn(_ record: TaskRecord, file: StaticString, line: UInt) {
+        if engine.simulationHooks != nil { record.spawnSite = "\(file):\(line)" }
     }
 
     /// Spawns `body` as a task on the shard; `completion` (if any) runs on the shard with the
@@ -39,10 +39,11 @@ package final class TaskSpawner: Sendable {
     @inlinable
     func spawn<T: Sendable>(
         _ body: sending @escaping () async throws -> T,
-        completion: (@Sendable (Result<T, any Error>) -> Void)? = nil
+        completion: (@Sendable (Result<T, any Error>) -> Void)? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) -> JoinHandle<T> {
         let record = TaskRecord.Of<T>()
-        noteSpawn(record)
+        noteSpawn(record, file: file, line: line)
         let task = Task<T, any Error>(executorPreference: executor) { [self] in
             register(record)
             let result: Result<T, any Error>
@@ -98,8 +99,8 @@ package class TaskRecord: @unchecked Sendable {
     // state of `Of<T>` is behind a mutex.
     var task: UnsafeCurrentTask?
     var isRegistered = false
-    /// Where the task was spawned (recorded under a simulator only).
-    var spawnSite: Backtrace?
+    /// Where the task was spawned, `file:line` (recorded under a simulator only).
+    var spawnSite: String?
     var next: TaskRecord?
     // SAFETY: unowned(unsafe) avoids a retain cycle; a linked record's predecessor is alive
     // because the list retains every linked record (through `first` or a `next`).

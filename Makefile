@@ -6,7 +6,7 @@ ASAN_DIR := .build-asan
 TSAN_DIR := .build-tsan
 FORMAT_PATHS := Sources Tests Package.swift
 
-.PHONY: help deps build test run demo fmt fmt-fix lint quick check asan tsan full bench bench-http clients stress stress-smoke mutants ci clean
+.PHONY: help deps build test run demo fmt fmt-fix lint quick check asan tsan full bench bench-http clients stress stress-smoke mutants sim sim-smoke replay ci clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -84,7 +84,27 @@ mutants: deps ## The checkers' mutation self-test: every planted bug must be cau
 	$(SWIFT) build --product miniss-check
 	.build/debug/miniss-check mutants
 
-ci: test mutants stress-smoke asan tsan ## What CI runs (.ci/run)
+SEEDS ?= 0..999
+STRATEGY ?= random
+sim: deps ## Simulator sweep (release): every shipped scenario over SEEDS (0..999), STRATEGY=random|pct|pct:D
+	$(SWIFT) build -c release --product miniss-sim
+	.build/release/miniss-sim run --scenario all --seeds $(SEEDS) --strategy $(STRATEGY)
+
+replay: deps ## Replay one simulator seed with its full trace: make replay SEED=n SCENARIO=name [STRATEGY=...]
+	@if [ -z "$(SEED)" ] || [ -z "$(SCENARIO)" ]; then \
+		echo "usage: make replay SEED=<n> SCENARIO=<name> [STRATEGY=random|pct|pct:D] (a failure prints this line)" >&2; \
+		if [ -x .build/release/miniss-sim ]; then .build/release/miniss-sim list >&2; \
+		else echo "scenarios: make sim builds miniss-sim; then .build/release/miniss-sim list" >&2; fi; \
+		exit 2; fi
+	$(SWIFT) build -c release --product miniss-sim
+	.build/release/miniss-sim replay --scenario $(SCENARIO) --seed $(SEED) --strategy $(STRATEGY)
+
+sim-smoke: deps ## 300 seeds of every simulator scenario with a determinism check (debug build; part of make ci)
+	$(SWIFT) build --product miniss-sim
+	.build/debug/miniss-sim run --scenario all --seeds 0..299 --strategy random --check-determinism
+	.build/debug/miniss-sim run --scenario all --seeds 0..299 --strategy pct
+
+ci: test mutants stress-smoke sim-smoke asan tsan ## What CI runs (.ci/run)
 
 clean: ## Remove build folders
 	rm -rf .build $(ASAN_DIR) $(TSAN_DIR)

@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "miniss-bench", targets: ["miniss-bench"]),
         .executable(name: "http-echo", targets: ["http-echo"]),
         .executable(name: "miniss-check", targets: ["miniss-check"]),
+        .executable(name: "miniss-sim", targets: ["miniss-sim"]),
     ],
     dependencies: [
         // Command-line parsing for the executables (http-echo, and the simulator's CLI).
@@ -52,7 +53,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "miniss-bench",
-            dependencies: ["Miniss", "CMinissLinux", "CMinissUring"],
+            dependencies: ["Miniss", "MinissSimulator", "CMinissLinux", "CMinissUring"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
@@ -73,13 +74,22 @@ let package = Package(
         .executableTarget(
             name: "miniss-check",
             dependencies: [
-                "Miniss", "MinissHTTP", "MinissModelCheck", "CMinissLinux",
+                "Miniss", "MinissHTTP", "MinissModelCheck", "MinissSimulator", "CMinissLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // The deterministic simulator: N virtual shards on one thread, seeded schedules.
         .target(name: "MinissSimulator", dependencies: ["Miniss"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        // The simulator's command line: sweep scenarios over seeds, replay one with its trace.
+        .executableTarget(
+            name: "miniss-sim",
+            dependencies: [
+                "Miniss", "MinissSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/miniss-sim",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
             name: "MinissSimulatorTests",
             dependencies: ["MinissSimulator", "Miniss"],

@@ -6,6 +6,7 @@ import CMinissLinux
 import CMinissUring
 import Foundation
 import Miniss
+import MinissSimulator
 
 struct Measurement: Codable {
     var name: String
@@ -268,6 +269,45 @@ let actorPeer = measure("actor call from a task (default executor)", operations:
 measurements.append(actorPeer)
 if let polling = measurements.first(where: { $0.name.hasPrefix("submit(to:) round trip, both") }) {
     ratios["cross_shard_actor_peer_over_submit"] = actorPeer.nanosecondsPerOperation / polling.nanosecondsPerOperation
+}
+
+// MARK: Simulator
+
+/// Several tasks on two virtual shards yielding and calling across: mostly scheduling steps.
+let simulatedProgram: @Sendable () async throws -> Void = {
+    let workers = (0..<8).map { worker in
+        spawn {
+            for round in 0..<250 {
+                if round % 10 == 0 { _ = try await submit(to: 1) { worker } }
+                await Shard.yield()
+            }
+        }
+    }
+    for worker in workers { try await worker.value }
+}
+do {
+    var jobs = 0
+    let seeds = quick ? 20 : 100
+    let perSeed = measure("simulator: one seed of 8 tasks x 250 yields, 2 shards", operations: 1) {
+        jobs = 0
+        for seed in 0..<UInt64(seeds) {
+            let result = Simulation(seed: seed, shards: 2).run(simulatedProgram)
+            if !result.passed { print("simulator benchmark failed: \(result)") }
+            jobs += result.jobsRun
+        }
+    }
+    let secondsPerSeed = perSeed.nanosecondsPerOperation / 1e9 / Double(seeds)
+    let jobsPerSecond = Double(jobs) / (perSeed.nanosecondsPerOperation / 1e9)
+    print(
+        String(
+            format: "  simulator: %.0f scheduled jobs/s, %.0f seeds/s (target >= 1M jobs/s)", jobsPerSecond,
+            1 / secondsPerSeed))
+    measurements.append(
+        Measurement(
+            name: "simulator: scheduled job (random strategy, 2 shards)", operations: jobs,
+            nanosecondsPerOperation: 1e9 / jobsPerSecond,
+            cpuNanosecondsPerOperation: perSeed.cpuNanosecondsPerOperation / Double(max(jobs, 1)),
+            target: ">= 1M jobs/s"))
 }
 
 // MARK: SPSC ring

@@ -2,6 +2,7 @@ import ArgumentParser
 import CMinissLinux
 import Miniss
 import MinissModelCheck
+import MinissSimulator
 
 #if canImport(Glibc)
     import Glibc
@@ -73,6 +74,27 @@ struct Stress: ParsableCommand {
                         replay: report.minimalFailure.map { "miniss-check spsc-replay '\($0.replayLine)'" }
                             ?? "miniss-check spsc --strategy \(name) --seeds \(current)..\(current + 49) "
                             + "--capacity \(capacity) --items \(items)")
+                }
+            }
+        }
+        for scenario in SimulationScenario.sweep {
+            steps.append {
+                // Simulator sweep: each seed draws its own strategy (random, or PCT of depth
+                // 1 to 4) and every fifth seed is run twice to check determinism.
+                let current = nextSeed
+                nextSeed += 50
+                for seed in current..<current + 50 {
+                    var mix = SeededRandom(seed: seed)
+                    let depth = Int.random(in: 0...4, using: &mix)
+                    let strategy: SimulationStrategy = depth == 0 ? .random : .pct(depth: depth)
+                    let argument = depth == 0 ? "random" : "pct:\(depth)"
+                    let replay = "miniss-sim replay --scenario \(scenario.name) --seed \(seed) --strategy \(argument)"
+                    let result = scenario.run(seed: seed, strategy: strategy)
+                    var failure = result.failure?.description
+                    if failure == nil, seed % 5 == 0, let mismatch = scenario.checkDeterminism(of: result) {
+                        failure = "determinism: \(mismatch)"
+                    }
+                    record("sim-\(scenario.name)", failure, seed: seed, replay: replay)
                 }
             }
         }

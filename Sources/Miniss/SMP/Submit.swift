@@ -3,8 +3,11 @@
 ///
 /// The request and the reply travel over the lock-free rings between the two shards. Cancelling
 /// the caller cancels the remote task (the caller then receives what the remote task returns or
-/// throws, typically `CancellationError`). Messages from one shard to another run in the order
-/// they were sent. On the caller's own shard, `body` runs in place.
+/// throws, typically `CancellationError`). Requests from one shard to another are delivered in
+/// the order they were sent, and on a running shard their bodies start in that order; each body
+/// is its own task, so bodies that suspend interleave (and ``MinissSimulator`` explores other
+/// start orders of ready tasks, keeping the delivery order). To order two requests, await the
+/// first. On the caller's own shard, `body` runs in place.
 ///
 /// ```swift
 /// let count = try await submit(to: 1) { await counters.local.value }

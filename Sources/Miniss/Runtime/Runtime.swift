@@ -214,7 +214,8 @@ public final class Runtime: Sendable {
         return try result.wait().get()
     }
 
-    /// Starts `body` as a task on shard `shard` (default 0). Any thread.
+    /// Starts `body` as a task on shard `shard` (default 0). Any thread. `file`/`line` (the call
+    /// site) name the spawn site in simulator reports.
     ///
     /// After ``shutdown()`` or for a shard id out of range, the returned handle's value throws
     /// ``MinissError`` (``MinissError/Code/runtimeNotRunning``, ``MinissError/Code/invalidArgument``).

@@ -23,7 +23,8 @@ public struct Shard: Sendable, Hashable, CustomStringConvertible {
     /// ``ShardSerialExecutor``).
     public var serialExecutor: ShardSerialExecutor { engine.serialExecutor }
 
-    /// Starts `body` as a task on this shard. Any thread.
+    /// Starts `body` as a task on this shard. Any thread. `file`/`line` (the call site) name the
+    /// spawn site in simulator reports.
     @inlinable
     @discardableResult
     public func spawn<T: Sendable>(
@@ -51,7 +52,8 @@ public struct Shard: Sendable, Hashable, CustomStringConvertible {
 /// Starts `body` as a task on the current shard.
 ///
 /// Called off a shard, the returned handle's ``JoinHandle/value`` throws ``MinissError`` with
-/// code ``MinissError/Code/notOnShard``.
+/// code ``MinissError/Code/notOnShard``. `file` and `line` default to the call site; under
+/// `MinissSimulator` a failure report names them as the task's spawn site.
 ///
 /// ```swift
 /// let handles = (0..<10).map { i in spawn { i * i } }

@@ -127,6 +127,8 @@ int miniss_uring_prep_cancel_all(miniss_uring *ring, uint64_t user_data) {
 
 unsigned miniss_uring_pending_submissions(miniss_uring *ring) { return io_uring_sq_ready(&ring->ring); }
 
+int miniss_uring_submit(miniss_uring *ring) { return io_uring_submit(&ring->ring); }
+
 int miniss_uring_submit_and_poll(miniss_uring *ring) {
     // GETEVENTS without waiting: with DEFER_TASKRUN, completions are only posted when the
     // issuer enters the kernel asking for events.

@@ -1,3 +1,4 @@
+import CMinissLinux
 import Testing
 
 @testable import Miniss
@@ -187,6 +188,71 @@ struct IOTests {
             return accepted
         }
         #expect(accepted == TCPListener.acceptQueueLimit + 1)
+    }
+
+    @Test(arguments: backends)
+    func aClosedStreamsQueuedReadNeverReachesASocketThatReusesItsNumber(backend: IOBackend) throws {
+        let runtime = try Self.runtime(backend)
+        defer { runtime.shutdown() }
+        let (readOutcome, udpPayload) = try runtime.run { () -> (String, [UInt8]) in
+            let listener = try TCPListener(bindingTo: Self.loopback)
+            defer { listener.close() }
+            let client = try await TCPStream.connect(to: listener.localAddress)
+            let server = try await listener.accept()
+            defer { server.close() }
+            // In one batch of jobs: a read is started on `client`, then `client` is closed and a
+            // UDP socket takes the freed descriptor number.
+            let reader = spawn { () -> String in
+                do {
+                    let bytes = try await client.read()
+                    return "read \(bytes.count) bytes"
+                } catch let error as MinissError {
+                    return "\(error.code)"
+                }
+            }
+            let socket = spawn { () -> UDPSocket in
+                client.close()
+                let udp = try UDPSocket(bindingTo: Self.loopback)
+                // A datagram is waiting before the shard next enters the kernel.
+                let raw = miniss_socket(AF_INET, false, false)
+                var target = udp.localAddress.raw
+                _ = miniss_send_to(raw, "for-udp", 7, &target)
+                _ = miniss_close(raw)
+                return udp
+            }
+            let udp = try await socket.value
+            defer { udp.close() }
+            let outcome = try await reader.value
+            // Bounded only for the failure case: the datagram is already there when this passes.
+            let payload = try? await timeout(after: .seconds(5)) { try await udp.receive().bytes }
+            return (outcome, payload ?? [])
+        }
+        #expect(readOutcome == "closed", "the read of the closed stream must fail, not take another socket's data")
+        #expect(udpPayload == Array("for-udp".utf8))
+    }
+
+    @Test(arguments: backends)
+    func anAcceptErrorReachesTheWaiterInsteadOfSpinning(backend: IOBackend) throws {
+        let runtime = try Self.runtime(backend)
+        defer { runtime.shutdown() }
+        let failed = try runtime.run { () -> Bool in
+            let listener = try TCPListener(bindingTo: Self.loopback)
+            defer { listener.close() }
+            let acceptor = spawn { () -> Bool in
+                do {
+                    _ = try await listener.accept()
+                    return false
+                } catch {
+                    return true
+                }
+            }
+            await Shard.yield()
+            // A listening socket shut down fails its accepts with EINVAL, which io_uring also
+            // uses to say "no multishot accept here": the fallback must not spin on it.
+            _ = miniss_shutdown(listener.descriptor.fd, 0)
+            return try await acceptor.value
+        }
+        #expect(failed)
     }
 
     @Test(arguments: backends)

@@ -51,6 +51,8 @@ int miniss_uring_prep_cancel(miniss_uring *ring, uint64_t target, uint64_t user_
 int miniss_uring_prep_cancel_all(miniss_uring *ring, uint64_t user_data);
 /// How many queued requests have not been submitted yet.
 unsigned miniss_uring_pending_submissions(miniss_uring *ring);
+/// Submits queued requests without collecting completions.
+int miniss_uring_submit(miniss_uring *ring);
 /// Submits queued requests and collects completions without waiting (one io_uring_enter).
 int miniss_uring_submit_and_poll(miniss_uring *ring);
 /// Submits queued SQEs and waits for at least `wait_count` completions, at most

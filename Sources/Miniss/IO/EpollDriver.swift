@@ -162,6 +162,10 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
             operation.complete(lastResult)
             return
         }
+        if operation.cancelRequested {
+            operation.complete(-ECANCELED)
+            return
+        }
         operation.isInFlight = true
         waitingCount += 1
         if operation.kind.waitsForInput {
@@ -188,7 +192,11 @@ package final class EpollDriver: ShardDriver, @unchecked Sendable {
     }
 
     package func cancel(_ operation: IOOperation) {
-        guard operation.isInFlight, let waiters = descriptors[operation.fd] else { return }
+        guard operation.isInFlight, let waiters = descriptors[operation.fd] else {
+            // Cancelled while `start` drives it (a multishot completion asked): `start` ends it.
+            operation.cancelRequested = true
+            return
+        }
         operation.cancelRequested = true
         guard remove(operation, from: waiters) else { return }
         operation.complete(-ECANCELED)

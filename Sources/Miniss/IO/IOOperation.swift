@@ -72,6 +72,9 @@ package final class IOOperation: @unchecked Sendable {
     /// Accept as a multishot request: one completion per connection.
     package var isMultishot = false
 
+    /// Counts `perform` calls, so a late cancellation handler cancels only its own request (the
+    /// operation object is reused for the next read or write).
+    package var ticket = 0
     /// Driver bookkeeping (shard thread only).
     package var isInFlight = false
     package var cancelRequested = false

@@ -16,15 +16,23 @@ extension ShardEngine {
         precondition(isCurrent, "I/O runs on the shard that owns the descriptor")
         guard let driver else { throw MinissError.runtimeNotRunning("start I/O") }
         if Task.isCancelled { throw CancellationError() }
+        // After the driver cancelled everything at shutdown, nothing new may start: a request
+        // queued now would never be submitted.
+        if isDraining { return -ECANCELED }
         if let result = driver.attemptNow(operation) { return result }
+        operation.ticket &+= 1
+        let ticket = operation.ticket
         let result = await withTaskCancellationHandler {
             await withUnsafeContinuation { continuation in
                 operation.continuation = continuation
                 driver.start(operation)
             }
         } onCancel: { [self] in
-            // The handler runs on the cancelling thread: the cancel itself runs on the shard.
-            _ = tryExecute { driver.cancel(operation) }
+            // The handler runs on the cancelling thread: the cancel itself runs on the shard,
+            // and only if the operation still runs this request (it is reused for the next).
+            _ = tryExecute {
+                if operation.ticket == ticket { driver.cancel(operation) }
+            }
         }
         if result == -ECANCELED && Task.isCancelled { throw CancellationError() }
         return result

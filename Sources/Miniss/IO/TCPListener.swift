@@ -139,6 +139,8 @@ final class AcceptQueue: @unchecked Sendable {
     private var pending: [Int32] = []
     private var pendingHead = 0
     private var waiter: UnsafeContinuation<Int32, Never>?
+    /// Counts waits, so a late cancellation handler cancels only its own.
+    private var waiterTicket = 0
     private var isClosed = false
 
     init(fd: Int32, home: ShardEngine) {
@@ -157,12 +159,17 @@ final class AcceptQueue: @unchecked Sendable {
         guard waiter == nil else {
             throw MinissError.invalidArgument("another task is already waiting in accept() on this TCPListener")
         }
+        waiterTicket &+= 1
+        let ticket = waiterTicket
         let result = await withTaskCancellationHandler {
             await withUnsafeContinuation { continuation in
                 waiter = continuation
             }
         } onCancel: { [self] in
-            _ = home.tryExecute { [self] in resumeWaiter(-ECANCELED) }
+            // Only this wait: by the time the shard runs this, a later accept() may be waiting.
+            _ = home.tryExecute { [self] in
+                if waiterTicket == ticket { resumeWaiter(-ECANCELED) }
+            }
         }
         if result == -ECANCELED && !isClosed && Task.isCancelled { throw CancellationError() }
         return result
@@ -184,8 +191,14 @@ final class AcceptQueue: @unchecked Sendable {
     private func arm(_ engine: ShardEngine) {
         guard !isClosed, pendingCount < TCPListener.acceptQueueLimit, let driver = engine.driver else { return }
         if let operation, operation.isInFlight { return }
-        let operation = self.operation ?? IOOperation(.accept, fd: fd)
-        operation.isMultishot = true
+        let operation: IOOperation
+        if let existing = self.operation {
+            // Keeps the one-shot fallback once a kernel refused multishot accept.
+            operation = existing
+        } else {
+            operation = IOOperation(.accept, fd: fd)
+            operation.isMultishot = true
+        }
         operation.onCompletion = { [weak self] result, more in
             guard let self else {
                 if result >= 0 { _ = miniss_close(result) }
@@ -218,7 +231,10 @@ final class AcceptQueue: @unchecked Sendable {
         }
         // The request has ended (one-shot, cancelled, or a multishot the kernel stopped): arm a
         // new one if someone waits or the queue is low; otherwise `takePending` will.
-        if !more && (waiter != nil || pendingCount < TCPListener.acceptQueueLimit / 2) { arm(home) }
+        // Not while the shard stops: its driver is cancelling everything in flight.
+        if !more && !home.isStopping && (waiter != nil || pendingCount < TCPListener.acceptQueueLimit / 2) {
+            arm(home)
+        }
     }
 
     private func resumeWaiter(_ result: Int32) {

@@ -207,15 +207,22 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
         _ = miniss_uring_prep_cancel(ring, tag, Self.cancelTag)
     }
 
-    package func forget(fd: Int32) {}
+    package func forget(fd: Int32) {
+        // Requests on `fd` may still sit in the submission queue (and their cancels with them).
+        // Submit them now, while `fd` is still this descriptor: the kernel then holds its own
+        // reference to the file, and a socket that reuses the number after the close cannot
+        // receive them.
+        if miniss_uring_pending_submissions(ring) > 0 { _ = miniss_uring_submit(ring) }
+    }
 
     package func cancelAll() {
         guard inFlightCount > 0 else { return }
-        _ = miniss_uring_prep_cancel_all(ring, Self.cancelTag)
         // Bounded: a request the kernel cannot cancel (a regular-file write in progress) ends
-        // on its own; after 5 s we report what is left rather than hang the shutdown.
+        // on its own; after 5 s we report what is left rather than hang the shutdown. The
+        // cancel is repeated each round, for requests started by completions meanwhile.
         let deadline = miniss_monotonic_ns() + 5_000_000_000
         while inFlightCount > 0 && miniss_monotonic_ns() < deadline {
+            _ = miniss_uring_prep_cancel_all(ring, Self.cancelTag)
             _ = miniss_uring_submit_and_wait(ring, 1, 10_000_000)
             reap()
         }

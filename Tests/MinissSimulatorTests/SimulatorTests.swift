@@ -6,6 +6,8 @@ import Testing
 
 /// Shared state for the programs below; each program runs on one simulator thread.
 final class Box<Value>: @unchecked Sendable {
+    // SAFETY (@unchecked Sendable): written by simulated tasks, which all run on the simulator's
+    // one thread, and read by the test after `run` has joined that thread.
     var value: Value
     init(_ value: Value) { self.value = value }
 }
@@ -46,6 +48,8 @@ struct SimulatorTests {
 
     /// A one-value mailbox: `receive` waits until `deliver` (or takes what came first).
     final class Mailbox: @unchecked Sendable {
+        // SAFETY (@unchecked Sendable): used by simulated tasks on the simulator's one thread;
+        // `releaseOpenMailboxes` touches it only after the run has ended.
         var waiter: CheckedContinuation<Int, Never>?
         var value: Int?
 

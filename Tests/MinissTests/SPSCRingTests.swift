@@ -38,6 +38,7 @@ struct SPSCRingTests {
     }
 
     final class DeinitCounter: @unchecked Sendable {
+        // SAFETY (@unchecked Sendable): no stored state; the count is an atomic.
         static let live = Atomic<Int>(0)
         init() { Self.live.add(1, ordering: .relaxed) }
         deinit { Self.live.subtract(1, ordering: .relaxed) }

@@ -191,6 +191,7 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
         guard queued == 0 else {
             // The submission queue stayed full even after submitting: report it as the
             // syscall would (no request exists, so nothing is owned by the kernel).
+            // SAFETY: balances the `passRetained` above; the caller still holds `operation`.
             Unmanaged.passUnretained(operation).release()
             operation.complete(-EBUSY)
             return
@@ -202,6 +203,8 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
     package func cancel(_ operation: IOOperation) {
         guard operation.isInFlight, !operation.cancelRequested else { return }
         operation.cancelRequested = true
+        // SAFETY: only the address is used, as the tag to match; the in-flight request holds its
+        // own retain of `operation`.
         let tag = UInt64(UInt(bitPattern: Unmanaged.passUnretained(operation).toOpaque()))
         // If even the cancel cannot be queued, the operation simply runs to completion.
         _ = miniss_uring_prep_cancel(ring, tag, Self.cancelTag)

@@ -77,8 +77,8 @@ else
 fi
 
 # --- tools -------------------------------------------------------------------------------------
-# shellcheck source=scripts/install-missing.sh
-source "$repo/scripts/install-missing.sh"
+# shellcheck source=scripts/lib.sh
+source "$repo/scripts/lib.sh"
 install_missing wrk:wrk curl:curl taskset:util-linux python3:python3
 # Many connections need more than the usual 1024 descriptors; the servers inherit the limit.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -146,16 +146,9 @@ work=$(mktemp -d -t bench-http.XXXXXX)
 server_pid=""
 stop_server() {
     [ -n "$server_pid" ] || return 0
-    local pid=$server_pid status=0
+    local pid=$server_pid
     server_pid=""
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || status=$?
-    return "$status"
+    stop_pid "$pid"
 }
 cleanup() {
     stop_server || true

@@ -47,8 +47,8 @@ cd "$repo"
 url="http://$host:$port"
 
 # --- tools -------------------------------------------------------------------------------------
-# shellcheck source=scripts/install-missing.sh
-source "$repo/scripts/install-missing.sh"
+# shellcheck source=scripts/lib.sh
+source "$repo/scripts/lib.sh"
 install_missing curl:curl ab:apache2-utils h2load:nghttp2-client wrk:wrk python3:python3
 
 # 1000 connections need more than the usual 1024 descriptors, in the clients and the server.
@@ -65,13 +65,7 @@ server_status=""
 stop_server() { # sets server_status
     local pid=$server_pid status=0
     server_pid=""
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || status=$?
+    stop_pid "$pid" || status=$?
     server_status=$status
 }
 cleanup() {

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
-# Sourced by the scripts that need extra Debian packages (load generators, clients).
+# Shell helpers sourced by the benchmark and client-check scripts. The caller defines die().
+#
 # install_missing COMMAND:PACKAGE ... installs the packages whose command is missing, with
 # apt-get update + install (through sudo when not root), as scripts/install-deps.sh does.
-# The caller defines die().
 install_missing() { # COMMAND:PACKAGE ...
     local missing=() pair
     for pair in "$@"; do
@@ -20,4 +20,18 @@ install_missing() { # COMMAND:PACKAGE ...
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL. Returns the process's exit status
+# (PID must be a child of this shell).
+stop_pid() {
+    local pid=$1 status=0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || status=$?
+    return "$status"
 }

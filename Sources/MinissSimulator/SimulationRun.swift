@@ -16,6 +16,8 @@ struct SimulationRun {
     var jobsRun = 0
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     var recent: [Event] = []
+    var stepBuffer: [Step] = []
+    var choiceBuffer: [Int] = []
     var recentNext = 0
     var trace: [String] = []
     /// PCT: each shard's priority (higher runs first) and the steps where the running shard drops.
@@ -125,7 +127,11 @@ struct SimulationRun {
     /// What could happen next: a shard running one of its ready jobs, or a shard receiving the
     /// messages other shards published to it.
     mutating func runnableSteps() -> [Step] {
-        var steps: [Step] = []
+        // Reuses one buffer: a step allocates nothing once it has grown.
+        var steps = stepBuffer
+        stepBuffer = []
+        steps.removeAll(keepingCapacity: true)
+        defer { stepBuffer = steps }
         for engine in engines {
             engine.drainInbox()
             if let mesh, engine.backlogCount > 0 { engine.withCurrent { engine.flushOutbound(mesh) } }
@@ -179,7 +185,10 @@ struct SimulationRun {
     /// engine call (calls keep their order: per-pair message order is part of the contract).
     /// Both strategies choose within a shard this way; PCT's priorities decide between shards.
     mutating func chooseJob(_ engine: ShardEngine) -> Int {
-        var choices: [Int] = []
+        var choices = choiceBuffer
+        choiceBuffer = []
+        choices.removeAll(keepingCapacity: true)
+        defer { choiceBuffer = choices }
         var sawCall = false
         for offset in 0..<engine.ready.count {
             switch engine.ready.peek(at: offset) {

@@ -88,7 +88,6 @@ static int set_int_option(int fd, int level, int name, bool on) {
 int miniss_set_reuse_address(int fd, bool on) { return set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, on); }
 int miniss_set_reuse_port(int fd, bool on) { return set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, on); }
 int miniss_set_no_delay(int fd, bool on) { return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on); }
-int miniss_set_v6_only(int fd, bool on) { return set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, on); }
 
 int miniss_set_linger_zero(int fd) {
     struct linger value = {.l_onoff = 1, .l_linger = 0};

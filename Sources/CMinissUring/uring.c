@@ -10,9 +10,6 @@ struct miniss_uring {
     struct io_uring ring;
 };
 
-#ifndef IORING_SETUP_COOP_TASKRUN
-#define IORING_SETUP_COOP_TASKRUN (1U << 8)
-#endif
 #ifndef IORING_SETUP_SINGLE_ISSUER
 #define IORING_SETUP_SINGLE_ISSUER (1U << 12)
 #endif
@@ -22,7 +19,6 @@ struct miniss_uring {
 
 unsigned miniss_uring_flag_single_issuer(void) { return IORING_SETUP_SINGLE_ISSUER; }
 unsigned miniss_uring_flag_defer_taskrun(void) { return IORING_SETUP_DEFER_TASKRUN; }
-unsigned miniss_uring_flag_coop_taskrun(void) { return IORING_SETUP_COOP_TASKRUN; }
 
 miniss_uring *miniss_uring_create(unsigned entries, unsigned optional_flags,
                                   unsigned *applied_flags, int *error) {
@@ -58,7 +54,6 @@ void miniss_uring_destroy(miniss_uring *ring) {
     free(ring);
 }
 
-int miniss_uring_fd(const miniss_uring *ring) { return ring->ring.ring_fd; }
 
 // A free SQE; when the submission queue is full, submits what is queued to make room (the only
 // place where a loop iteration may enter the kernel twice).

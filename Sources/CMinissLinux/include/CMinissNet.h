@@ -28,7 +28,6 @@ int miniss_socket(int family, bool stream, bool nonblocking);
 int miniss_set_reuse_address(int fd, bool on);
 int miniss_set_reuse_port(int fd, bool on);
 int miniss_set_no_delay(int fd, bool on);
-int miniss_set_v6_only(int fd, bool on);
 /// SO_LINGER {on, 0}: close(2) then resets the connection (RST) instead of a FIN. 0 or -errno.
 int miniss_set_linger_zero(int fd);
 /// bind(2), then listen(2) if backlog >= 0. 0 or -errno.

@@ -15,8 +15,6 @@ miniss_uring *miniss_uring_create(unsigned entries, unsigned optional_flags,
 /// Tears the ring down. Requests still in flight are cancelled by the kernel; the caller must
 /// have reaped every request whose buffers it is about to free.
 void miniss_uring_destroy(miniss_uring *ring);
-/// The ring's file descriptor (for diagnostics).
-int miniss_uring_fd(const miniss_uring *ring);
 
 // Each prep function queues one request tagged `user_data` and returns 0, or -EBUSY when the
 // submission queue is full even after submitting what was queued. The buffers, messages and
@@ -73,6 +71,5 @@ int64_t miniss_uring_wake_round_trip_ns(int rounds, bool use_msg_ring);
 /// IORING_SETUP_* flag values, for the Swift side.
 unsigned miniss_uring_flag_single_issuer(void);
 unsigned miniss_uring_flag_defer_taskrun(void);
-unsigned miniss_uring_flag_coop_taskrun(void);
 
 #endif

@@ -20,8 +20,6 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
     // which holds this driver, so the fd number cannot be reused under it.
     package let name = "io_uring"
     package let wantsNonBlockingSockets = false
-    /// The IORING_SETUP_* flags the kernel accepted.
-    package let setupFlags: UInt32
     private let ring: OpaquePointer
     private let wakeFD: Int32
     /// The 8-byte buffer of the in-flight eventfd read. Owned by that read while `wakeArmed`.
@@ -52,7 +50,6 @@ package final class UringDriver: ShardDriver, @unchecked Sendable {
                 backend: "io_uring", syscall: "io_uring_setup", errno: -error, hint: Self.hint(forErrno: -error))
         }
         self.ring = ring
-        self.setupFlags = applied
         self.wakeFD = fd
         self.wakeBuffer = .allocate(capacity: 1)
         self.wakeBuffer.initialize(to: 0)

@@ -90,18 +90,21 @@ sim: deps ## Simulator sweep (release): every shipped scenario over SEEDS (0..99
 	$(SWIFT) build -c release --product miniss-sim
 	.build/release/miniss-sim run --scenario all --seeds $(SEEDS) --strategy $(STRATEGY)
 
-replay: deps ## Replay one simulator seed with its full trace: make replay SEED=n SCENARIO=name [STRATEGY=...]
+FAULTS ?=
+replay: deps ## Replay one simulator seed with its full trace: make replay SEED=n SCENARIO=name [STRATEGY=...] [FAULTS=none|swarm]
 	@if [ -z "$(SEED)" ] || [ -z "$(SCENARIO)" ]; then \
-		echo "usage: make replay SEED=<n> SCENARIO=<name> [STRATEGY=random|pct|pct:D] (a failure prints this line)" >&2; \
+		echo "usage: make replay SEED=<n> SCENARIO=<name> [STRATEGY=random|pct|pct:D] [FAULTS=none|swarm] (a failure prints this line)" >&2; \
 		if [ -x .build/release/miniss-sim ]; then .build/release/miniss-sim list >&2; \
 		else echo "scenarios: make sim builds miniss-sim; then .build/release/miniss-sim list" >&2; fi; \
 		exit 2; fi
 	$(SWIFT) build -c release --product miniss-sim
-	.build/release/miniss-sim replay --scenario $(SCENARIO) --seed $(SEED) --strategy $(STRATEGY)
+	.build/release/miniss-sim replay --scenario $(SCENARIO) --seed $(SEED) --strategy $(STRATEGY) $(if $(FAULTS),--faults $(FAULTS))
 
-sim-smoke: deps ## 300 seeds of every simulator scenario with a determinism check (debug build; part of make ci)
+sim-smoke: deps ## 300 seeds of every simulator scenario, determinism checked in one process and across two (debug build; part of make ci)
 	$(SWIFT) build --product miniss-sim
-	.build/debug/miniss-sim run --scenario all --seeds 0..299 --strategy random --check-determinism
+	.build/debug/miniss-sim run --scenario all --seeds 0..299 --strategy random --check-determinism --hashes .build/sim-hashes-1.txt
+	.build/debug/miniss-sim run --scenario all --seeds 0..299 --strategy random --hashes .build/sim-hashes-2.txt
+	diff .build/sim-hashes-1.txt .build/sim-hashes-2.txt && echo "sim-smoke: two processes took the same schedules"
 	.build/debug/miniss-sim run --scenario all --seeds 0..299 --strategy pct
 
 ci: test mutants stress-smoke sim-smoke asan tsan ## What CI runs (.ci/run)

@@ -80,7 +80,9 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // The deterministic simulator: N virtual shards on one thread, seeded schedules.
-        .target(name: "MinissSimulator", dependencies: ["Miniss"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(
+            name: "MinissSimulator", dependencies: ["Miniss", "MinissHTTP", "CMinissLinux"],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
         // The simulator's command line: sweep scenarios over seeds, replay one with its trace.
         .executableTarget(
             name: "miniss-sim",

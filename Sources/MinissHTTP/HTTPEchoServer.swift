@@ -122,13 +122,19 @@ public final class HTTPEchoServer: @unchecked Sendable {
     /// Open connections on this shard.
     public var connectionCount: Int { connections.count }
 
+    /// The open connections, oldest first: an order that does not depend on the process's
+    /// hash seed, so a simulated run replays the same closes in another process.
+    private var openConnections: [Connection] {
+        connections.keys.sorted().map { connections[$0]! }
+    }
+
     /// Stops accepting, closes idle connections now; the others close after the response they
     /// are working on. Waits for nothing: poll ``connectionCount``.
     public func beginShutdown() {
         isDraining = true
         listener?.close()
         acceptLoop?.cancel()
-        for connection in connections.values where connection.isWaiting && !connection.hasPartialRequest {
+        for connection in openConnections where connection.isWaiting && !connection.hasPartialRequest {
             connection.stream.close()
         }
     }
@@ -137,7 +143,7 @@ public final class HTTPEchoServer: @unchecked Sendable {
     public func stop() {
         beginShutdown()
         sweeper?.cancel()
-        for connection in connections.values { connection.stream.close() }
+        for connection in openConnections { connection.stream.close() }
     }
 
     private func accepted(_ stream: TCPStream) {
@@ -168,7 +174,7 @@ public final class HTTPEchoServer: @unchecked Sendable {
         tick += 1
         let idleTicks = ticks(configuration.idleTimeout)
         let requestTicks = ticks(configuration.requestTimeout)
-        for connection in connections.values where connection.isWaiting || connection.isWriting {
+        for connection in openConnections where connection.isWaiting || connection.isWriting {
             let limit = connection.isWriting || connection.hasPartialRequest ? requestTicks : idleTicks
             if tick - connection.lastActiveTick >= limit { connection.stream.close() }
         }

@@ -23,6 +23,8 @@ public struct SimulationScenario: Sendable, CustomStringConvertible {
     /// Whether the program has a planted bug, to show what a failure report looks like. Such a
     /// scenario runs by name but is left out of ``sweep`` (and `--scenario all`).
     public let isDeliberatelyBuggy: Bool
+    /// The faults a run injects unless the caller says otherwise (`miniss-sim --faults`).
+    public let faults: FaultMode
     private let programFactory: @Sendable () -> @Sendable () async throws -> Void
 
     /// Creates a scenario. `program` is called once per run and returns the code to simulate;
@@ -34,7 +36,7 @@ public struct SimulationScenario: Sendable, CustomStringConvertible {
     /// }
     /// ```
     public init(
-        name: String, summary: String, shards: Int, isDeliberatelyBuggy: Bool = false,
+        name: String, summary: String, shards: Int, isDeliberatelyBuggy: Bool = false, faults: FaultMode = .none,
         program: @escaping @Sendable () -> @Sendable () async throws -> Void
     ) {
         precondition(shards >= 1 && shards <= 64, "a scenario runs on 1 to 64 shards")
@@ -42,6 +44,7 @@ public struct SimulationScenario: Sendable, CustomStringConvertible {
         self.summary = summary
         self.shardCount = shards
         self.isDeliberatelyBuggy = isDeliberatelyBuggy
+        self.faults = faults
         self.programFactory = program
     }
 
@@ -50,20 +53,24 @@ public struct SimulationScenario: Sendable, CustomStringConvertible {
         programFactory()
     }
 
-    /// A simulation of this scenario for `seed`, with the scenario's shard count and name (so a
-    /// failure's replay command names it). Set its other properties before calling `run`.
-    public func simulation(seed: UInt64, strategy: SimulationStrategy = .random) -> Simulation {
+    /// A simulation of this scenario for `seed`, with the scenario's shard count, name (so a
+    /// failure's replay command names it) and faults (unless `faults` overrides them). Set its
+    /// other properties before calling `run`.
+    public func simulation(
+        seed: UInt64, strategy: SimulationStrategy = .random, faults: FaultMode? = nil
+    ) -> Simulation {
         let simulation = Simulation(seed: seed, shards: shardCount, strategy: strategy)
         simulation.scenarioName = name
+        simulation.faults = faults ?? self.faults
         return simulation
     }
 
     /// Runs the scenario once for `seed`; `recordsFullTrace` keeps every event (for a replay or
-    /// a timeline).
+    /// a timeline); `faults` overrides the scenario's own.
     public func run(
-        seed: UInt64, strategy: SimulationStrategy = .random, recordsFullTrace: Bool = false
+        seed: UInt64, strategy: SimulationStrategy = .random, faults: FaultMode? = nil, recordsFullTrace: Bool = false
     ) -> SimulationResult {
-        let simulation = simulation(seed: seed, strategy: strategy)
+        let simulation = simulation(seed: seed, strategy: strategy, faults: faults)
         simulation.recordsFullTrace = recordsFullTrace
         return simulation.run(makeProgram())
     }
@@ -79,7 +86,11 @@ extension SimulationScenario {
     public static let all: [SimulationScenario] = [
         crossShardCounter(plantedBug: nil),
         timersUnderCancellation(plantedBug: nil),
+        echoServer,
+        logCrashRecovery,
         buggyLostUpdate,
+        buggyEchoWholeReads,
+        buggyLogAckBeforeSync,
     ]
 
     /// The scenarios that must pass every seed: ``all`` without the deliberately buggy ones.
@@ -144,8 +155,10 @@ extension SimulationScenario {
     /// ```swift
     /// if let mismatch = scenario.checkDeterminism(seed: 42) { print(mismatch) }
     /// ```
-    public func checkDeterminism(seed: UInt64, strategy: SimulationStrategy = .random) -> DeterminismMismatch? {
-        checkDeterminism(of: run(seed: seed, strategy: strategy))
+    public func checkDeterminism(
+        seed: UInt64, strategy: SimulationStrategy = .random, faults: FaultMode? = nil
+    ) -> DeterminismMismatch? {
+        checkDeterminism(of: run(seed: seed, strategy: strategy, faults: faults))
     }
 
     /// Runs `first`'s seed and strategy once more and compares the schedules, as
@@ -153,10 +166,12 @@ extension SimulationScenario {
     public func checkDeterminism(of first: SimulationResult) -> DeterminismMismatch? {
         let seed = first.seed
         let strategy = first.strategy
-        let second = run(seed: seed, strategy: strategy)
+        // The plan the first run drew reproduces its world exactly, whatever mode chose it.
+        let faults = FaultMode.plan(first.faults)
+        let second = run(seed: seed, strategy: strategy, faults: faults)
         guard first.traceHash != second.traceHash || first.steps != second.steps else { return nil }
-        let firstTrace = run(seed: seed, strategy: strategy, recordsFullTrace: true).trace
-        let secondTrace = run(seed: seed, strategy: strategy, recordsFullTrace: true).trace
+        let firstTrace = run(seed: seed, strategy: strategy, faults: faults, recordsFullTrace: true).trace
+        let secondTrace = run(seed: seed, strategy: strategy, faults: faults, recordsFullTrace: true).trace
         var mismatch = DeterminismMismatch(
             scenario: name, seed: seed, strategy: strategy, traceHashes: (first.traceHash, second.traceHash),
             firstDifferenceIndex: nil, firstDifference: (nil, nil))

@@ -51,7 +51,9 @@ public enum SimulationStrategy: Sendable, Hashable, CustomStringConvertible {
 /// `Task {}`, `Task.sleep`, `sleep(for:)`, `ShardClock` and `submit(to:)` all run in virtual
 /// time on the simulator's thread: when nothing can run, time jumps to the next timer. Work that
 /// arrives from another thread (a Dispatch callback, a real thread) is reported as a
-/// determinism violation. I/O is not simulated yet: it fails with `EOPNOTSUPP`.
+/// determinism violation. TCP between the shards (each shard is a host, see
+/// ``address(ofShard:port:)``) and files run on a simulated network and disk, with the faults
+/// of ``faults``; UDP and signals are not simulated (they fail with `EOPNOTSUPP`).
 public final class Simulation {
     /// The seed every decision derives from.
     public let seed: UInt64
@@ -67,6 +69,9 @@ public final class Simulation {
     public var recordsFullTrace = false
     /// A name for the program, used in the replay command (`miniss-sim replay --scenario …`).
     public var scenarioName = "<your program>"
+    /// The faults the simulated network and disk inject (``FaultMode/swarm``: each seed draws
+    /// its own mix).
+    public var faults = FaultMode.none
 
     /// Creates a simulation. Nothing runs until ``run(_:)``.
     public init(seed: UInt64, shards: Int = 1, strategy: SimulationStrategy = .random) {
@@ -81,6 +86,45 @@ public final class Simulation {
     public static func random(in range: Range<Int>) -> Int {
         guard let hooks = ShardEngine.current?.simulationHooks else { return Int.random(in: range) }
         return Int.random(in: range, using: &hooks.random)
+    }
+
+    /// The address of shard `shard`'s simulated host: `10.0.0.<shard + 1>:<port>`. A listener
+    /// bound there (or on `0.0.0.0`) on that shard is reached from every shard; `127.0.0.1`
+    /// reaches the caller's own shard only.
+    public static func address(ofShard shard: Int, port: Int) -> SocketAddress {
+        SimulatedWorld.hostAddress(ofShard: shard, port: port)
+    }
+
+    /// The faults of the run the caller is part of, or nil outside a simulation.
+    public static var currentFaults: FaultPlan? {
+        (ShardEngine.current?.driver as? SimulatedDriver)?.faults
+    }
+
+    /// Whether a network fault — a reset, or a partition that held or broke one of its
+    /// segments — touched the connection whose local end, on the calling shard, has
+    /// `localAddress` (take it right after connecting: a closed stream has none). False outside
+    /// a simulation.
+    public static func wasDisturbed(connectionAt localAddress: SocketAddress) -> Bool {
+        guard let engine = ShardEngine.current, let driver = engine.driver as? SimulatedDriver else { return false }
+        return driver.wasDisturbed("\(engine.id)/\(localAddress)")
+    }
+
+    /// Simulates a power loss of the disk, from code running under the simulator: each file
+    /// keeps what was synced and a random part of what was not (some unsynced writes survive,
+    /// some are lost, some are torn with the plan's ``FaultPlan/tornWrites`` chance), and every
+    /// file open before the crash fails with `EIO` from then on; open the files again to
+    /// recover. Does nothing outside a simulation.
+    public static func crashDisk() {
+        (ShardEngine.current?.driver as? SimulatedDriver)?.crashDisk()
+    }
+
+    /// Arms a crash (as ``crashDisk()``) right after the `count`-th file operation from now
+    /// takes effect — a write landing before its sync, a sync, a read: the moments crash
+    /// consistency depends on. A crash before then (``crashDisk()``) disarms it. Does nothing
+    /// outside a simulation.
+    public static func crashDisk(afterFileOperations count: Int) {
+        precondition(count >= 1, "crashDisk(afterFileOperations:) needs a count >= 1, got \(count)")
+        (ShardEngine.current?.driver as? SimulatedDriver)?.armDiskCrash(afterFileOperations: count)
     }
 
     /// Runs `body` as a task on shard 0 until it and everything it started has finished (or
@@ -114,6 +158,8 @@ public struct SimulationResult: Sendable, CustomStringConvertible {
     public var traceHash: UInt64
     /// Every event, when ``Simulation/recordsFullTrace`` was set.
     public var trace: [String]
+    /// The faults the run injected.
+    public var faults: FaultPlan
     /// Why the run failed, or nil.
     public var failure: SimulationFailure?
 
@@ -156,6 +202,8 @@ public struct SimulationFailure: Sendable, CustomStringConvertible {
     public var strategy: SimulationStrategy
     /// A one-line command that replays the run.
     public var replayCommand: String
+    /// The faults the run injected.
+    public var faults: FaultPlan
     /// The failing task's stack (invariants), symbolized.
     public var backtrace: String?
     /// Where the failing task was spawned, if known.
@@ -165,7 +213,9 @@ public struct SimulationFailure: Sendable, CustomStringConvertible {
 
     /// The full report.
     public var description: String {
-        var text = "\(kind.rawValue): \(message)\n  seed \(seed), strategy \(strategy)\n  replay: \(replayCommand)\n"
+        var text =
+            "\(kind.rawValue): \(message)\n  seed \(seed), strategy \(strategy), faults: \(faults)\n"
+            + "  replay: \(replayCommand)\n"
         if let backtrace { text += "  backtrace:\n" + indent(backtrace) }
         if let spawnSite { text += "  spawned at:\n" + indent(spawnSite) }
         text += "  last \(lastEvents.count) events:\n" + lastEvents.map { "    " + $0 }.joined(separator: "\n")

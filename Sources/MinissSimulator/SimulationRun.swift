@@ -12,6 +12,8 @@ struct SimulationRun {
     let engines: [ShardEngine]
     let hooks: SimulationHooks
     let mesh: Mesh?
+    /// The network and disk outside the shards.
+    let world: SimulatedWorld
     var steps = 0
     var jobsRun = 0
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -19,6 +21,7 @@ struct SimulationRun {
     var stepBuffer: [Step] = []
     var choiceBuffer: [Int] = []
     var recentNext = 0
+    var ioEvents: IOEventLog?
     var trace: [String] = []
     /// PCT: each shard's priority (higher runs first) and the steps where the running shard drops.
     var priorities: [Int] = []
@@ -43,8 +46,10 @@ struct SimulationRun {
         } else {
             mesh = nil
         }
+        world = SimulatedWorld(
+            engines: engines, time: time, seed: simulation.seed, plan: simulation.faults.plan(seed: simulation.seed))
         for engine in engines {
-            engine.attach(driver: SimulatedDriver())
+            engine.attach(driver: SimulatedDriver(world: world, shard: engine.id))
             engine.simulationHooks = hooks
         }
         if case .pct(let depth) = simulation.strategy {
@@ -62,9 +67,15 @@ struct SimulationRun {
     enum Step {
         case run(shard: Int)
         case deliver(shard: Int)
+        /// The shard's earliest due I/O event (a segment arrives, an operation completes).
+        case io(shard: Int)
     }
 
     mutating func execute(_ body: @escaping @Sendable () async throws -> Void) -> SimulationResult {
+        // I/O events go into the trace hash like scheduling steps.
+        let ioEvents = IOEventLog()
+        world.record = { shard, what, value in ioEvents.pending.append((shard, what, value)) }
+        self.ioEvents = ioEvents
         // The program's top-level task; its error (if any) is the run's failure.
         let rootError = ErrorBox()
         let root = engines[0].withCurrent {
@@ -90,7 +101,7 @@ struct SimulationRun {
             }
             let candidates = runnableSteps()
             if candidates.isEmpty {
-                guard let next = engines.compactMap({ $0.wheel.nextExpiration() }).min() else {
+                guard let next = nextTime() else {
                     if !root.isFinished || engines.contains(where: { $0.liveTaskCount > 0 }) {
                         // Before calling it a deadlock: a real thread may be about to hand a
                         // task back (an escape). Give it a moment so the report names the
@@ -106,9 +117,9 @@ struct SimulationRun {
                     }
                     break
                 }
-                if next * 1_000_000 > time.nowNanoseconds {
-                    time.advance(to: next * 1_000_000)
-                    log(Event(step: steps, kind: .time, shard: 0, first: Int(next), second: 0))
+                if next > time.nowNanoseconds {
+                    time.advance(to: next)
+                    log(Event(step: steps, kind: .time, shard: 0, first: Int(next / 1_000), second: 0))
                 }
                 for engine in engines { engine.withCurrent { _ = engine.expireTimers() } }
                 continue
@@ -119,9 +130,22 @@ struct SimulationRun {
             failure = makeFailure(.error, "the program threw \(error)")
         }
         shutDown()
+        world.tearDown()
         return SimulationResult(
             seed: simulation.seed, strategy: simulation.strategy, steps: steps, jobsRun: jobsRun,
-            virtualTime: .nanoseconds(Int64(time.nowNanoseconds)), traceHash: hash, trace: trace, failure: failure)
+            virtualTime: .nanoseconds(Int64(time.nowNanoseconds)), traceHash: hash, trace: trace,
+            faults: world.plan, failure: failure)
+    }
+
+    /// When something happens next with nothing runnable now: the earliest timer or I/O event
+    /// (nanoseconds), or nil when nothing is pending at all.
+    func nextTime() -> UInt64? {
+        let timer = engines.compactMap({ $0.wheel.nextExpiration() }).min().map { $0 * 1_000_000 }
+        switch (timer, world.nextEventTime) {
+        case (let timer?, let event?): return min(timer, event)
+        case (let timer?, nil): return timer
+        case (nil, let event): return event
+        }
     }
 
     /// What could happen next: a shard running one of its ready jobs, or a shard receiving the
@@ -137,6 +161,7 @@ struct SimulationRun {
             if let mesh, engine.backlogCount > 0 { engine.withCurrent { engine.flushOutbound(mesh) } }
             if !engine.ready.isEmpty { steps.append(.run(shard: engine.id)) }
             if let mesh, mesh.hasMessages(for: engine) { steps.append(.deliver(shard: engine.id)) }
+            if world.hasDueEvent(on: engine.id) { steps.append(.io(shard: engine.id)) }
         }
         return steps
     }
@@ -157,7 +182,7 @@ struct SimulationRun {
 
     func shardOf(_ step: Step) -> Int {
         switch step {
-        case .run(let shard), .deliver(let shard): return shard
+        case .run(let shard), .deliver(let shard), .io(let shard): return shard
         }
     }
 
@@ -178,7 +203,21 @@ struct SimulationRun {
             )
             jobsRun += 1
             engine.withCurrent { engine.run(job) }
+        case .io(let shard):
+            let engine = engines[shard]
+            log(Event(step: steps, kind: .io, shard: shard, first: 0, second: 0))
+            engine.withCurrent { world.runDueEvent(on: shard) }
         }
+        logIOEvents()
+    }
+
+    /// Folds what the world recorded during the last step into the trace.
+    mutating func logIOEvents() {
+        guard let ioEvents, !ioEvents.pending.isEmpty else { return }
+        for (shard, what, value) in ioEvents.pending {
+            log(Event(step: steps, kind: .ioDetail, shard: shard, first: what.rawValue, second: value))
+        }
+        ioEvents.pending.removeAll(keepingCapacity: true)
     }
 
     /// Which ready job of `engine` runs, uniformly among its task and actor jobs and its oldest
@@ -214,8 +253,8 @@ struct SimulationRun {
         mix(UInt64(event.step))
         mix(UInt64(event.kind.rawValue))
         mix(UInt64(event.shard))
-        mix(UInt64(event.first))
-        mix(UInt64(event.second))
+        mix(UInt64(bitPattern: Int64(event.first)))
+        mix(UInt64(bitPattern: Int64(event.second)))
         // A ring of the last `reportedEvents` events; `recentEvents` puts them in order.
         if recent.count < simulation.reportedEvents {
             recent.append(event)
@@ -232,8 +271,9 @@ struct SimulationRun {
         SimulationFailure(
             kind: kind, message: message, seed: simulation.seed, strategy: simulation.strategy,
             replayCommand:
-                "miniss-sim replay --scenario \(simulation.scenarioName) --seed \(simulation.seed) --strategy \(strategyArgument)",
-            backtrace: backtrace, spawnSite: spawnSite,
+                "miniss-sim replay --scenario \(simulation.scenarioName) --seed \(simulation.seed) --strategy \(strategyArgument)"
+                + (simulation.faults == .swarm || simulation.faults == .none ? " --faults \(simulation.faults)" : ""),
+            faults: world.plan, backtrace: backtrace, spawnSite: spawnSite,
             lastEvents: (recent[recentNext...] + recent[..<recentNext]).map(\.description))
     }
 
@@ -251,8 +291,9 @@ struct SimulationRun {
         while remaining > 0 {
             let candidates = runnableSteps()
             guard let step = candidates.first else {
-                guard let next = engines.compactMap({ $0.wheel.nextExpiration() }).min() else { break }
-                time.advance(to: next * 1_000_000)
+                // Timers and I/O still to come (a file write issued while cancelling lands).
+                guard let next = nextTime() else { break }
+                time.advance(to: max(time.nowNanoseconds, next))
                 for engine in engines { engine.withCurrent { _ = engine.expireTimers() } }
                 remaining -= 1
                 continue
@@ -264,6 +305,8 @@ struct SimulationRun {
             case .run(let shard):
                 let engine = engines[shard]
                 engine.withCurrent { _ = engine.runNext() }
+            case .io(let shard):
+                engines[shard].withCurrent { world.runDueEvent(on: shard) }
             }
             remaining -= 1
         }
@@ -284,15 +327,16 @@ final class ErrorBox: @unchecked Sendable {
 /// One scheduling event, kept as numbers (formatted only for reports and traces).
 struct Event: CustomStringConvertible {
     enum Kind: UInt8 {
-        case runTask, runActor, runTimerHandOver, runCall, deliver, time
+        case runTask, runActor, runTimerHandOver, runCall, deliver, time, io, ioDetail
     }
 
     var step: Int
     var kind: Kind
     var shard: Int
-    /// `.run*`: the job's position in the run queue; `.deliver`: messages; `.time`: the tick.
+    /// `.run*`: the job's position in the run queue; `.deliver`: messages; `.time`: the time in
+    /// µs; `.ioDetail`: what happened (``IOEventKind``).
     var first: Int
-    /// `.run*`: the run queue's length before the job was taken.
+    /// `.run*`: the run queue's length before the job was taken; `.ioDetail`: a result or count.
     var second: Int
 
     static func kind(of job: ShardJob) -> Kind {
@@ -312,7 +356,17 @@ struct Event: CustomStringConvertible {
         case .deliver:
             return "[\(step)] deliver \(first) message(s) to shard \(shard)"
         case .time:
-            return "[\(step)] time \(Duration.milliseconds(first))"
+            return "[\(step)] time \(Duration.microseconds(first))"
+        case .io:
+            return "[\(step)] shard \(shard) runs its next I/O event"
+        case .ioDetail:
+            let what = IOEventKind(rawValue: first).map { "\($0)" } ?? "?"
+            return "[\(step)]   shard \(shard) I/O: \(what) \(second)"
         }
     }
+}
+
+/// What the world recorded during a step, waiting to be folded into the trace.
+final class IOEventLog {
+    var pending: [(Int, IOEventKind, Int)] = []
 }

@@ -102,6 +102,7 @@ public enum TimelineHTML {
         }
         html +=
             "<p class=\"legend\"><span class=\"run\">run job</span> <span class=\"deliver\">deliver</span> "
+            + "<span class=\"io\">I/O (network, disk)</span> "
             + "<span class=\"time\">time jump</span> — \(events.count) events</p>\n"
         html += "<table class=\"timeline\">\n<thead><tr><th>step</th><th>virtual time</th>"
         for shard in 0..<shardCount { html += "<th>shard \(shard)</th>" }
@@ -167,9 +168,11 @@ public enum TimelineHTML {
         table.timeline td{padding:1px 6px;border-bottom:1px solid #f0f0f0;white-space:nowrap}
         td.lane{border-left:1px solid #ddd;min-width:12em}
         td.run{background:#e3efff}td.deliver{background:#e5f7e5}td.time{background:#fff2d6;text-align:center}
+        td.io{background:#f3e5ff}
         td.other{background:#eee}
-        span.run,span.deliver,span.time{padding:0 .5em}
+        span.run,span.deliver,span.time,span.io{padding:0 .5em}
         span.run{background:#e3efff}span.deliver{background:#e5f7e5}span.time{background:#fff2d6}
+        span.io{background:#f3e5ff}
         tr.gap td{text-align:center;color:#888;font-style:italic}
         tr.end td{background:#c33;color:#fff;font-weight:600;padding:4px 6px}
         tr.pass td{background:#2a7;color:#fff;font-weight:600;padding:4px 6px}
@@ -178,11 +181,12 @@ public enum TimelineHTML {
 }
 
 /// One line of a simulation trace (`[12] shard 1 runs a task job #0 of 3`,
-/// `[13] deliver 2 message(s) to shard 0`, `[13] time 0.005 seconds`), taken apart for the
+/// `[13] deliver 2 message(s) to shard 0`, `[13] time 0.005 seconds`,
+/// `[14] shard 0 runs its next I/O event`), taken apart for the
 /// timeline.
 struct TraceEvent {
     enum Kind: String {
-        case run, deliver, time, other
+        case run, deliver, time, io, other
     }
 
     var step: Int?
@@ -205,6 +209,8 @@ struct TraceEvent {
             time = String(rest.dropFirst(5))
         } else if rest.hasPrefix("deliver ") {
             kind = .deliver
+        } else if rest.contains("I/O") {
+            kind = .io
         } else if rest.contains(" runs ") {
             kind = .run
         } else {

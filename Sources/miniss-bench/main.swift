@@ -310,6 +310,35 @@ do {
             target: ">= 1M jobs/s"))
 }
 
+do {
+    // The echo server scenario under swarm faults: what `make sim` spends its time on.
+    let scenario = SimulationScenario.named("echo-server")!
+    let seeds = quick ? 100 : 1_000
+    var jobs = 0
+    var failures = 0
+    let sweep = measure("simulator: echo-server scenario, \(seeds) seeds", operations: 1) {
+        jobs = 0
+        failures = 0
+        for seed in 0..<UInt64(seeds) {
+            let result = scenario.run(seed: seed)
+            jobs += result.jobsRun
+            if !result.passed { failures += 1 }
+        }
+    }
+    if failures > 0 { print("echo-server scenario: \(failures) seeds failed (run make sim)") }
+    let seedsPerSecond = Double(seeds) / (sweep.nanosecondsPerOperation / 1e9)
+    print(
+        String(
+            format: "  echo-server scenario: %.0f seeds/s, 1,000 seeds in %.2f s (target < 60 s), %.0f jobs/s",
+            seedsPerSecond, 1_000 / seedsPerSecond, Double(jobs) / (sweep.nanosecondsPerOperation / 1e9)))
+    measurements.append(
+        Measurement(
+            name: "simulator: echo-server scenario seed (swarm faults, 2 shards)", operations: seeds,
+            nanosecondsPerOperation: sweep.nanosecondsPerOperation / Double(seeds),
+            cpuNanosecondsPerOperation: sweep.cpuNanosecondsPerOperation / Double(seeds),
+            target: "1,000 seeds < 60 s"))
+}
+
 // MARK: SPSC ring
 
 let ringMessages = quick ? 2_000_000 : 20_000_000

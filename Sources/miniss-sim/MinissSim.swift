@@ -31,7 +31,8 @@ struct List: ParsableCommand {
         for scenario in SimulationScenario.all {
             let name = scenario.name.padding(to: width)
             let note = scenario.isDeliberatelyBuggy ? " [deliberately buggy: not in 'all']" : ""
-            say("\(name)  \(scenario.shardCount) shards  \(scenario.summary)\(note)")
+            let faults = "faults \(scenario.faults)".padding(to: 13)
+            say("\(name)  \(scenario.shardCount) shards  \(faults)  \(scenario.summary)\(note)")
         }
     }
 }
@@ -65,6 +66,16 @@ enum Arguments {
             )
         }
         return strategy
+    }
+
+    /// `none` or `swarm`; nil (the scenario's own faults) when not given.
+    static func faults(_ text: String?) throws -> FaultMode? {
+        guard let text else { return nil }
+        guard let mode = FaultMode(parsing: text) else {
+            throw ValidationError(
+                "unknown fault mode '\(text)'; one of: none (latencies only), swarm (each seed draws its own faults)")
+        }
+        return mode
     }
 
     /// `A..B` (inclusive) or a single seed `N`.

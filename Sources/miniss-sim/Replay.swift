@@ -10,20 +10,26 @@ struct Replay: ParsableCommand {
     @Option(help: "The scenario (see `list`).") var scenario: String
     @Option(help: "The seed to replay.") var seed: String
     @Option(help: "random, pct (depth 3) or pct:D — as the failure's replay command says.") var strategy = "random"
+    @Option(help: "none or swarm, if the failure's replay command names it (default: the scenario's faults).")
+    var faults: String?
     @Option(help: "Also write the run's timeline to this HTML file.") var html: String?
 
     func validate() throws {
         _ = try Arguments.scenario(scenario)
         _ = try Arguments.seed(seed)
         _ = try Arguments.strategy(strategy)
+        _ = try Arguments.faults(faults)
     }
 
     func run() throws {
         let scenario = try Arguments.scenario(scenario)
         let seed = try Arguments.seed(seed)
         let strategy = try Arguments.strategy(strategy)
-        say("replaying \(scenario.description), seed \(seed), strategy \(Arguments.argument(strategy))")
-        let result = scenario.run(seed: seed, strategy: strategy, recordsFullTrace: true)
+        let faults = try Arguments.faults(faults)
+        say(
+            "replaying \(scenario.description), seed \(seed), strategy \(Arguments.argument(strategy)), "
+                + "faults \(faults ?? scenario.faults)")
+        let result = scenario.run(seed: seed, strategy: strategy, faults: faults, recordsFullTrace: true)
         for event in result.trace { print(event) }
         say(result.description)
         if let html {

@@ -15,28 +15,41 @@ struct Run: ParsableCommand {
     var scenario: String
     @Option(help: "Seeds, as A..B (inclusive) or a single seed N.") var seeds = "0..999"
     @Option(help: "random, pct (PCT across shards, depth 3) or pct:D (depth D).") var strategy = "random"
+    @Option(help: "none or swarm: override the scenario's faults (`list` shows them).") var faults: String?
     @Option(help: "Write the first failure's timeline (full trace) to this HTML file.") var html: String?
     @Flag(help: "Run every seed twice and compare the trace hashes (a mismatch is a failure).")
     var checkDeterminism = false
     @Flag(help: "Go on after a failure (the first failure's report is printed in full).") var keepGoing = false
+    @Option(
+        help: ArgumentHelp(
+            "Write `<scenario> <seed> <strategy> <trace hash>` per seed to this file.",
+            discussion:
+                "Two processes' files must be identical: a difference is nondeterminism that one process cannot "
+                + "see (hash-table order depends on a per-process seed)."))
+    var hashes: String?
 
     func validate() throws {
         _ = try Arguments.scenarios(scenario)
         _ = try Arguments.seeds(seeds)
         _ = try Arguments.strategy(strategy)
+        _ = try Arguments.faults(faults)
     }
 
     func run() throws {
         let scenarios = try Arguments.scenarios(scenario)
+        let faults = try Arguments.faults(faults)
         let range = try Arguments.seeds(seeds)
         let strategy = try Arguments.strategy(strategy)
         var sweep = Sweep(keepGoing: keepGoing, checksDeterminism: checkDeterminism, htmlPath: html)
         for scenario in scenarios {
-            sweep.run(scenario, seeds: range, strategy: strategy)
+            sweep.run(scenario, seeds: range, strategy: strategy, faults: faults)
             if sweep.failureCount > 0 && !keepGoing { break }
         }
         if scenarios.count > 1 || sweep.failureCount > 0 {
             say(sweep.totalLine)
+        }
+        if let hashes {
+            try write(sweep.hashLines.joined(), toFile: hashes)
         }
         if sweep.failureCount > 0 { throw ExitCode(1) }
     }
@@ -50,6 +63,8 @@ struct Sweep {
     var failureCount = 0
     var seedsRun = 0
     var reportedFirstFailure = false
+    /// `<scenario> <seed> <strategy> <trace hash>` for each seed run.
+    var hashLines: [String] = []
     let clock = ContinuousClock()
     let started: ContinuousClock.Instant
 
@@ -65,12 +80,15 @@ struct Sweep {
             + seconds(clock.now - started)
     }
 
-    mutating func run(_ scenario: SimulationScenario, seeds: ClosedRange<UInt64>, strategy: SimulationStrategy) {
+    mutating func run(
+        _ scenario: SimulationScenario, seeds: ClosedRange<UInt64>, strategy: SimulationStrategy, faults: FaultMode?
+    ) {
         let total = Int(clamping: seeds.upperBound - seeds.lowerBound) &+ 1
         let runsPerSeed = checksDeterminism ? 2 : 1
         say(
             "\(scenario.description): seeds \(seeds.lowerBound)..\(seeds.upperBound) (\(grouped(total))), "
-                + "strategy \(Arguments.argument(strategy)), \(scenario.shardCount) shards"
+                + "strategy \(Arguments.argument(strategy)), faults \(faults ?? scenario.faults), "
+                + "\(scenario.shardCount) shards"
                 + (checksDeterminism ? ", each seed run twice" : ""))
         var progress = Progress(total: total)
         var failures = 0
@@ -79,14 +97,16 @@ struct Sweep {
         var done = 0
         let start = clock.now
         for seed in seeds {
-            let result = scenario.run(seed: seed, strategy: strategy)
+            let result = scenario.run(seed: seed, strategy: strategy, faults: faults)
             jobs += result.jobsRun * runsPerSeed
+            hashLines.append(
+                "\(scenario.name) \(seed) \(Arguments.argument(strategy)) \(String(result.traceHash, radix: 16))\n")
             steps += result.steps
             done += 1
             var failed = false
             if let failure = result.failure {
                 failed = true
-                report(failure: failure, result: result, scenario: scenario, progress: &progress)
+                report(failure: failure, result: result, scenario: scenario, faults: faults, progress: &progress)
             }
             if checksDeterminism, let mismatch = scenario.checkDeterminism(of: result) {
                 failed = true
@@ -114,7 +134,8 @@ struct Sweep {
 
     /// Prints the first failure in full (and writes its timeline), later ones in one line each.
     mutating func report(
-        failure: SimulationFailure, result: SimulationResult, scenario: SimulationScenario, progress: inout Progress
+        failure: SimulationFailure, result: SimulationResult, scenario: SimulationScenario, faults: FaultMode?,
+        progress: inout Progress
     ) {
         progress.clear()
         guard !reportedFirstFailure else {
@@ -125,10 +146,12 @@ struct Sweep {
         say("\(scenario.name) \(result.description)")
         say(
             "  or: make replay SCENARIO=\(scenario.name) SEED=\(result.seed) STRATEGY=\(Arguments.argument(result.strategy))"
+                + (faults.map { " FAULTS=\($0)" } ?? "")
         )
         guard let htmlPath else { return }
         // The sweep keeps no full traces (for speed): replay the seed with one.
-        let replay = scenario.run(seed: result.seed, strategy: result.strategy, recordsFullTrace: true)
+        let replay = scenario.run(
+            seed: result.seed, strategy: result.strategy, faults: faults, recordsFullTrace: true)
         if replay.traceHash != result.traceHash {
             say("warning: the replay took a different schedule (nondeterminism); the timeline shows the replay")
         }

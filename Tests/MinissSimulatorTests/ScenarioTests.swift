@@ -27,7 +27,11 @@ struct ScenarioTests {
         let buggy = try #require(SimulationScenario.named("buggy-lost-update"))
         #expect(buggy.isDeliberatelyBuggy)
         #expect(!SimulationScenario.sweep.contains { $0.name == buggy.name }, "the sweep leaves buggy ones out")
-        #expect(SimulationScenario.sweep.count == SimulationScenario.all.count - 1)
+        #expect(SimulationScenario.named("echo-server")?.faults == .swarm)
+        #expect(SimulationScenario.named("log-crash-recovery")?.faults == .swarm)
+        #expect(
+            SimulationScenario.sweep.count == SimulationScenario.all.filter { !$0.isDeliberatelyBuggy }.count)
+        #expect(SimulationScenario.sweep.count >= 4)
         #expect(SimulationScenario.named("no-such-scenario") == nil)
     }
 
@@ -68,6 +72,8 @@ struct ScenarioTests {
         (.crossShardCounter(plantedBug: .unorderedSends), "per-sender order broken"),
         (.timersUnderCancellation(plantedBug: .swallowsCancellation), "completed normally although it was cancelled"),
         (.timersUnderCancellation(plantedBug: .wakesEarly), "not exactly at its deadline"),
+        (.buggyEchoWholeReads, "status 400 for a valid request"),
+        (.buggyLogAckBeforeSync, "was acknowledged but is not in the recovered log"),
     ]
 
     @Test(arguments: 0..<plantedBugs.count)
@@ -107,7 +113,7 @@ struct ScenarioTests {
         #expect(!page.contains("http://") && !page.contains("https://"), "no external resources")
         // One row per event, plus the failure's row.
         let rows = page.split(separator: "\n").filter { line in
-            ["run", "deliver", "time"].contains { line.hasPrefix("<tr class=\"\($0)\"") }
+            ["run", "deliver", "time", "io"].contains { line.hasPrefix("<tr class=\"\($0)\"") }
         }
         #expect(rows.count == result.trace.count)
     }
@@ -153,5 +159,28 @@ enum LeakyCounter {
             value += 1
             return value
         }
+    }
+}
+
+/// The disk's faults catch durability bugs that only a crash after an error reveals.
+@Suite("Crash-recovery log under disk faults")
+struct LogFaultTests {
+    /// Each planted log bug, the message that must catch it, and the seeds allowed.
+    static let bugs: [(LogBug, String, UInt64)] = [
+        (.acknowledgesBeforeSync, "was acknowledged but is not in the recovered log", 20),
+        (.retriesFailedSync, "was acknowledged but is not in the recovered log", 100),
+        (.ignoresChecksums, "was never appended with that payload", 500),
+    ]
+
+    @Test(arguments: 0..<bugs.count)
+    func eachPlantedLogBugIsCaught(_ index: Int) throws {
+        let (bug, expected, budget) = Self.bugs[index]
+        let scenario = SimulationScenario.logCrashRecovery(plantedBug: bug)
+        let result = try #require(
+            ScenarioTests.firstFailure(scenario, seeds: 0..<budget), "\(bug): no seed in 0..<\(budget) caught it")
+        #expect(result.failure?.kind == .invariant)
+        #expect(result.failure?.message.contains(expected) == true, "\(bug): \(result.failure?.message ?? "")")
+        let replay = scenario.run(seed: result.seed, strategy: result.strategy)
+        #expect(replay.traceHash == result.traceHash, "the failure replays exactly")
     }
 }

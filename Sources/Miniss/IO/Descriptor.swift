@@ -48,7 +48,7 @@ final class Descriptor: @unchecked Sendable {
         guard home.isCurrent else {
             let fd = fd
             let home = home
-            if !home.tryExecute({ [self] in self.close() }) { _ = miniss_close(fd) }
+            if !home.tryExecute({ [self] in self.close() }) { closeStrayDescriptor(fd) }
             return
         }
         guard !isClosed else { return }
@@ -58,7 +58,7 @@ final class Descriptor: @unchecked Sendable {
             driver.forget(fd: fd)
         }
         operations.removeAll()
-        _ = miniss_close(fd)
+        closeDescriptor(fd, on: home)
     }
 
     deinit {
@@ -69,12 +69,12 @@ final class Descriptor: @unchecked Sendable {
         let home = home
         if home.isCurrent {
             home.driver?.forget(fd: fd)
-            _ = miniss_close(fd)
+            closeDescriptor(fd, on: home)
         } else if !home.tryExecute({
             home.driver?.forget(fd: fd)
-            _ = miniss_close(fd)
+            closeDescriptor(fd, on: home)
         }) {
-            _ = miniss_close(fd)
+            closeStrayDescriptor(fd)
         }
     }
 }

@@ -57,10 +57,8 @@ public final class File: @unchecked Sendable {
         guard options.contains(.read) || options.contains(.write) else {
             throw MinissError.invalidArgument("File.open(\(path)): options need .read or .write")
         }
-        let flags = miniss_open_flags(
-            options.contains(.read), options.contains(.write), options.contains(.create),
-            options.contains(.truncate), options.contains(.append), options.contains(.exclusive))
-        let fd = miniss_open(path, flags, permissions)
+        guard let driver = engine.driver else { throw MinissError.runtimeNotRunning("open a file") }
+        let fd = driver.openFile(path, options: options, permissions: permissions)
         guard fd >= 0 else { throw MinissError.io("open \(path)", errno: -fd) }
         return File(fd: fd, home: engine, path: path)
     }
@@ -112,8 +110,8 @@ public final class File: @unchecked Sendable {
 
     /// The file's size in bytes.
     public func size() throws -> UInt64 {
-        _ = try descriptor.checkHome("size")
-        let result = miniss_file_size(descriptor.fd)
+        let engine = try descriptor.checkHome("size")
+        let result = engine.driver?.fileSize(descriptor.fd) ?? -Int64(EBADF)
         guard result >= 0 else { throw MinissError.io("fstat \(path)", errno: Int32(-result)) }
         return UInt64(result)
     }

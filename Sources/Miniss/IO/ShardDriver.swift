@@ -1,3 +1,5 @@
+import CMinissLinux
+
 /// The shard engine's view of its I/O backend: the one place where the shard's thread blocks.
 ///
 /// Production shards use ``UringDriver`` (io_uring) or ``EpollDriver``; the simulator plugs in
@@ -34,6 +36,93 @@ package protocol ShardDriver: AnyObject, Sendable {
     /// Cancels everything in flight and waits (bounded) until every operation has completed, so
     /// no buffer is still owned by the kernel. Called once, at shutdown, before ``close()``.
     func cancelAll()
+
+    // Descriptor calls that do not wait. The kernel drivers use the defaults below (plain
+    // syscalls); the simulator's driver answers them from its simulated network and disk, so
+    // the I/O types never call the kernel directly. Each returns 0 / an fd, or -errno.
+
+    /// socket(2): a TCP (`stream`) or UDP socket.
+    func makeSocket(family: Int32, stream: Bool) -> Int32
+    /// Sets up a new TCP stream (TCP_NODELAY) after connect or accept.
+    func configureStream(_ fd: Int32)
+    /// bind(2), then listen(2) when `backlog >= 0` (with SO_REUSEADDR, and SO_REUSEPORT if asked).
+    func bind(_ fd: Int32, to address: miniss_address, backlog: Int32, reusePort: Bool) -> Int32
+    /// getsockname(2) / getpeername(2).
+    func address(of fd: Int32, peer: Bool) -> miniss_address?
+    /// shutdown(2) of the sending side.
+    func shutdownWriting(_ fd: Int32) -> Int32
+    /// Makes the next close of `fd` reset the connection (SO_LINGER 0).
+    func prepareReset(_ fd: Int32)
+    /// close(2). Called after ``forget(fd:)``.
+    func closeDescriptor(_ fd: Int32)
+    /// open(2).
+    func openFile(_ path: String, options: File.Options, permissions: UInt32) -> Int32
+    /// The size of an open file.
+    func fileSize(_ fd: Int32) -> Int64
+}
+
+/// The descriptors the simulator hands out start here, above any real process's limit
+/// (`nr_open` is at most 2^20), so a simulated fd can never be mistaken for a real one.
+package let simulatedDescriptorBase: Int32 = 1 << 28
+
+/// Closes `fd` through `home`'s driver (on `home`'s thread).
+package func closeDescriptor(_ fd: Int32, on home: ShardEngine) {
+    if let driver = home.driver { driver.closeDescriptor(fd) } else { closeStrayDescriptor(fd) }
+}
+
+/// Closes `fd` with close(2) from any thread, once its shard can no longer do it; a simulated
+/// descriptor has no kernel object behind it and is left alone.
+package func closeStrayDescriptor(_ fd: Int32) {
+    if fd < simulatedDescriptorBase { _ = miniss_close(fd) }
+}
+
+extension ShardDriver {
+    package func makeSocket(family: Int32, stream: Bool) -> Int32 {
+        miniss_socket(family, stream, wantsNonBlockingSockets)
+    }
+
+    package func configureStream(_ fd: Int32) {
+        _ = miniss_set_no_delay(fd, true)
+    }
+
+    package func bind(_ fd: Int32, to address: miniss_address, backlog: Int32, reusePort: Bool) -> Int32 {
+        if backlog >= 0 { _ = miniss_set_reuse_address(fd, true) }
+        if reusePort {
+            let result = miniss_set_reuse_port(fd, true)
+            if result != 0 { return result }
+        }
+        var raw = address
+        return miniss_bind(fd, &raw, backlog)
+    }
+
+    package func address(of fd: Int32, peer: Bool) -> miniss_address? {
+        var raw = miniss_address()
+        let result = peer ? miniss_peer_address(fd, &raw) : miniss_local_address(fd, &raw)
+        return result == 0 ? raw : nil
+    }
+
+    package func shutdownWriting(_ fd: Int32) -> Int32 {
+        miniss_shutdown(fd, 1)
+    }
+
+    package func prepareReset(_ fd: Int32) {
+        _ = miniss_set_linger_zero(fd)
+    }
+
+    package func closeDescriptor(_ fd: Int32) {
+        _ = miniss_close(fd)
+    }
+
+    package func openFile(_ path: String, options: File.Options, permissions: UInt32) -> Int32 {
+        let flags = miniss_open_flags(
+            options.contains(.read), options.contains(.write), options.contains(.create),
+            options.contains(.truncate), options.contains(.append), options.contains(.exclusive))
+        return miniss_open(path, flags, permissions)
+    }
+
+    package func fileSize(_ fd: Int32) -> Int64 {
+        miniss_file_size(fd)
+    }
 }
 
 /// Which I/O backend shards use.

@@ -14,7 +14,7 @@ import CMinissLinux
 /// Host names are not resolved (a DNS lookup would block the shard); `localhost` is accepted
 /// as `127.0.0.1`.
 public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
-    var raw: miniss_address
+    package var raw: miniss_address
 
     /// Parses a numeric IPv4 (`"127.0.0.1"`) or IPv6 (`"::1"` or `"[::1]"`) host and a port.
     ///
@@ -33,7 +33,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         self.raw = raw
     }
 
-    init(raw: miniss_address) { self.raw = raw }
+    package init(raw: miniss_address) { self.raw = raw }
 
     /// Parses `"host:port"`, `"[v6]:port"`.
     ///
@@ -66,7 +66,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         return String(decoding: text[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    var family: Int32 {
+    package var family: Int32 {
         var copy = raw
         return miniss_address_family(&copy)
     }

@@ -42,25 +42,14 @@ public final class TCPListener: @unchecked Sendable {
         let engine = try currentEngine("TCPListener.init")
         guard let driver = engine.driver else { throw MinissError.runtimeNotRunning("listen") }
         guard backlog > 0 else { throw MinissError.invalidArgument("backlog must be positive, got \(backlog)") }
-        let fd = miniss_socket(address.family, true, driver.wantsNonBlockingSockets)
+        let fd = driver.makeSocket(family: address.family, stream: true)
         guard fd >= 0 else { throw MinissError.io("socket()", errno: -fd) }
-        _ = miniss_set_reuse_address(fd, true)
-        if reusePort {
-            let result = miniss_set_reuse_port(fd, true)
-            guard result == 0 else {
-                _ = miniss_close(fd)
-                throw MinissError.io("setsockopt(SO_REUSEPORT)", errno: -result)
-            }
-        }
-        var raw = address.raw
-        let bound = miniss_bind(fd, &raw, Int32(clamping: backlog))
+        let bound = driver.bind(fd, to: address.raw, backlog: Int32(clamping: backlog), reusePort: reusePort)
         guard bound == 0 else {
-            _ = miniss_close(fd)
+            driver.closeDescriptor(fd)
             throw MinissError.io("listen on \(address)", errno: -bound)
         }
-        var local = miniss_address()
-        _ = miniss_local_address(fd, &local)
-        self.localAddress = SocketAddress(raw: local)
+        self.localAddress = driver.address(of: fd, peer: false).map(SocketAddress.init(raw:)) ?? address
         self.descriptor = Descriptor(fd: fd, home: engine, kind: "TCPListener")
         self.queue = AcceptQueue(fd: fd, home: engine)
     }
@@ -152,7 +141,9 @@ final class AcceptQueue: @unchecked Sendable {
 
     /// The next accepted fd, or -errno.
     func next(engine: ShardEngine) async throws -> Int32 {
-        if isClosed { return -ECANCELED }
+        // Once the shard's driver has cancelled everything (shutdown), no accept may start: it
+        // would never complete.
+        if isClosed || home.isDraining { return -ECANCELED }
         if pendingCount == 0 { arm(engine) }
         if let result = takePending() { return result }
         if Task.isCancelled { throw CancellationError() }
@@ -189,7 +180,8 @@ final class AcceptQueue: @unchecked Sendable {
 
     /// Makes sure an accept request is in flight.
     private func arm(_ engine: ShardEngine) {
-        guard !isClosed, pendingCount < TCPListener.acceptQueueLimit, let driver = engine.driver else { return }
+        guard !isClosed, !engine.isDraining, pendingCount < TCPListener.acceptQueueLimit, let driver = engine.driver
+        else { return }
         if let operation, operation.isInFlight { return }
         let operation: IOOperation
         if let existing = self.operation {
@@ -201,7 +193,7 @@ final class AcceptQueue: @unchecked Sendable {
         }
         operation.onCompletion = { [weak self] result, more in
             guard let self else {
-                if result >= 0 { _ = miniss_close(result) }
+                if result >= 0 { closeDescriptor(result, on: engine) }
                 return
             }
             deliver(result, more: more)
@@ -212,7 +204,7 @@ final class AcceptQueue: @unchecked Sendable {
 
     private func deliver(_ result: Int32, more: Bool) {
         if isClosed {
-            if result >= 0 { _ = miniss_close(result) }
+            if result >= 0 { closeDescriptor(result, on: home) }
             return
         }
         if result == -EINVAL && !more, let operation, operation.isMultishot {
@@ -249,7 +241,7 @@ final class AcceptQueue: @unchecked Sendable {
         isClosed = true
         if let operation, operation.isInFlight { home.driver?.cancel(operation) }
         while let result = takePending() {
-            if result >= 0 { _ = miniss_close(result) }
+            if result >= 0 { closeDescriptor(result, on: home) }
         }
         pending.removeAll()
         pendingHead = 0

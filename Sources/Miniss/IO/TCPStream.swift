@@ -33,7 +33,7 @@ public final class TCPStream: @unchecked Sendable {
 
     init(fd: Int32, home: ShardEngine) {
         descriptor = Descriptor(fd: fd, home: home, kind: "TCPStream")
-        _ = miniss_set_no_delay(fd, true)
+        home.driver?.configureStream(fd)
     }
 
     /// Connects to `address`.
@@ -43,7 +43,7 @@ public final class TCPStream: @unchecked Sendable {
     public static func connect(to address: SocketAddress) async throws -> TCPStream {
         let engine = try currentEngine("TCPStream.connect")
         guard let driver = engine.driver else { throw MinissError.runtimeNotRunning("connect") }
-        let fd = miniss_socket(address.family, true, driver.wantsNonBlockingSockets)
+        let fd = driver.makeSocket(family: address.family, stream: true)
         guard fd >= 0 else { throw MinissError.io("socket()", errno: -fd) }
         let stream = TCPStream(fd: fd, home: engine)
         let operation = IOOperation(.connect, fd: fd)
@@ -58,16 +58,15 @@ public final class TCPStream: @unchecked Sendable {
     }
 
     /// The remote address, or nil once closed (or if the peer is gone).
-    public var peerAddress: SocketAddress? {
-        var raw = miniss_address()
-        guard !descriptor.isClosed, miniss_peer_address(descriptor.fd, &raw) == 0 else { return nil }
-        return SocketAddress(raw: raw)
-    }
+    public var peerAddress: SocketAddress? { address(peer: true) }
 
     /// The local address, or nil once closed.
-    public var localAddress: SocketAddress? {
-        var raw = miniss_address()
-        guard !descriptor.isClosed, miniss_local_address(descriptor.fd, &raw) == 0 else { return nil }
+    public var localAddress: SocketAddress? { address(peer: false) }
+
+    private func address(peer: Bool) -> SocketAddress? {
+        guard !descriptor.isClosed, let raw = descriptor.home.driver?.address(of: descriptor.fd, peer: peer) else {
+            return nil
+        }
         return SocketAddress(raw: raw)
     }
 
@@ -167,8 +166,8 @@ public final class TCPStream: @unchecked Sendable {
 
     /// Closes the sending side (the peer reads end-of-stream); reading still works.
     public func shutdownWriting() throws {
-        _ = try descriptor.checkHome("shutdown")
-        let result = miniss_shutdown(descriptor.fd, 1)
+        let engine = try descriptor.checkHome("shutdown")
+        let result = engine.driver?.shutdownWriting(descriptor.fd) ?? -EBADF
         guard result == 0 else { throw MinissError.io("shutdown", errno: -result) }
     }
 
@@ -182,7 +181,7 @@ public final class TCPStream: @unchecked Sendable {
     /// Resets the connection: the peer's next read or write fails with
     /// ``MinissError/Code/connectionReset`` instead of seeing an orderly end of stream.
     public func reset() {
-        if descriptor.home.isCurrent && !descriptor.isClosed { _ = miniss_set_linger_zero(descriptor.fd) }
+        if descriptor.home.isCurrent && !descriptor.isClosed { descriptor.home.driver?.prepareReset(descriptor.fd) }
         descriptor.close()
     }
 

@@ -31,17 +31,14 @@ public final class UDPSocket: @unchecked Sendable {
     public init(bindingTo address: SocketAddress) throws {
         let engine = try currentEngine("UDPSocket.init")
         guard let driver = engine.driver else { throw MinissError.runtimeNotRunning("bind") }
-        let fd = miniss_socket(address.family, false, driver.wantsNonBlockingSockets)
+        let fd = driver.makeSocket(family: address.family, stream: false)
         guard fd >= 0 else { throw MinissError.io("socket()", errno: -fd) }
-        var raw = address.raw
-        let bound = miniss_bind(fd, &raw, -1)
+        let bound = driver.bind(fd, to: address.raw, backlog: -1, reusePort: false)
         guard bound == 0 else {
-            _ = miniss_close(fd)
+            driver.closeDescriptor(fd)
             throw MinissError.io("bind to \(address)", errno: -bound)
         }
-        var local = miniss_address()
-        _ = miniss_local_address(fd, &local)
-        localAddress = SocketAddress(raw: local)
+        localAddress = driver.address(of: fd, peer: false).map(SocketAddress.init(raw:)) ?? address
         descriptor = Descriptor(fd: fd, home: engine, kind: "UDPSocket")
     }
 

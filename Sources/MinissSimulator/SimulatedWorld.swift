@@ -91,12 +91,12 @@ final class SimulatedWorld {
         queues[shard].push(ScheduledEvent(time: time, sequence: sequence, action: .run(action)))
     }
 
-    /// Completes `operation` (which belongs to `shard`) with `result` after `delay` nanoseconds.
-    /// The operation counts as in flight until then: its result is decided, a cancel no longer
-    /// changes it.
-    func complete(_ operation: IOOperation, on shard: Int, with result: Int32, after delay: UInt64 = 0) {
+    /// Completes `operation` (which belongs to `shard`) with `result` in an event due now: the
+    /// strategy picks when it runs. The operation counts as in flight until then: its result is
+    /// decided, a cancel no longer changes it.
+    func complete(_ operation: IOOperation, on shard: Int, with result: Int32) {
         sequence += 1
-        queues[shard].push(ScheduledEvent(time: now + delay, sequence: sequence, action: .complete(operation, result)))
+        queues[shard].push(ScheduledEvent(time: now, sequence: sequence, action: .complete(operation, result)))
     }
 
     /// Runs `body` after `delay` nanoseconds and completes `operation` with what it returns (a
@@ -157,7 +157,6 @@ final class SimulatedWorld {
     /// their peers), so nothing leaks from one seed to the next.
     func tearDown() {
         for index in queues.indices { queues[index] = EventQueue() }
-        for object in objects.values { (object as? SimulatedEndpoint)?.peer = nil }
         for endpoint in endpoints { endpoint.peer = nil }
         objects.removeAll()
         listeners.removeAll()
@@ -190,17 +189,13 @@ final class SimulatedWorld {
 
     /// close(2) of a simulated descriptor.
     func closeDescriptor(_ fd: Int32) {
+        forget(fd: fd)
         guard let object = objects.removeValue(forKey: fd) else { return }
-        forgetWaiters(of: object)
         switch object {
         case let endpoint as SimulatedEndpoint: close(endpoint)
         case let listener as SimulatedListener: close(listener)
         default: break
         }
-    }
-
-    private func forgetWaiters(of object: SimulatedObject) {
-        for operation in object.takeWaiting() { complete(operation, on: object.shard, with: -ECANCELED) }
     }
 
     // MARK: - Addresses

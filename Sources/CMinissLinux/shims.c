@@ -109,6 +109,16 @@ uint64_t miniss_process_cpu_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+#ifndef RUSAGE_THREAD
+#define RUSAGE_THREAD 1  // Linux's value; glibc hides the name without _GNU_SOURCE
+#endif
+
+uint64_t miniss_thread_voluntary_switches(void) {
+    struct rusage usage;
+    if (getrusage(RUSAGE_THREAD, &usage) != 0) return 0;
+    return (uint64_t)usage.ru_nvcsw;
+}
+
 // ---- Thread-local router -------------------------------------------------------------------
 
 static __thread void *current_router = NULL;

@@ -1,3 +1,4 @@
+import CMinissLinux
 import Miniss
 
 #if canImport(Glibc)
@@ -22,6 +23,9 @@ struct SimulationRun {
     var choiceBuffer: [Int] = []
     var recentNext = 0
     var ioEvents: IOEventLog?
+    var blocking = BlockingDetector()
+    /// Set when a job blocked the thread (reported as a determinism violation).
+    var blockedJob: String?
     var trace: [String] = []
     /// PCT: each shard's priority (higher runs first) and the steps where the running shard drops.
     var priorities: [Int] = []
@@ -93,6 +97,10 @@ struct SimulationRun {
             }
             if hooks.hasEscapes, let escape = hooks.escapes.first {
                 failure = makeFailure(.determinismViolation, escape)
+                break
+            }
+            if let blockedJob {
+                failure = makeFailure(.determinismViolation, blockedJob)
                 break
             }
             if steps >= simulation.stepBudget {
@@ -202,7 +210,14 @@ struct SimulationRun {
                     step: steps, kind: Event.kind(of: job), shard: shard, first: offset, second: engine.ready.count + 1)
             )
             jobsRun += 1
+            let started = miniss_monotonic_ns()
             engine.withCurrent { engine.run(job) }
+            if let blocked = blocking.check(jobStartedAt: started) {
+                blockedJob =
+                    "a job on shard \(shard) blocked the simulator's thread for \(blocked) of real time: "
+                    + "a blocking call (a sleep, a real socket or file, a lock or semaphore another thread holds) "
+                    + "escapes virtual time; use sleep(for:), TCPStream, File and submit(to:) instead"
+            }
         case .io(let shard):
             let engine = engines[shard]
             log(Event(step: steps, kind: .io, shard: shard, first: 0, second: 0))
@@ -369,4 +384,35 @@ struct Event: CustomStringConvertible {
 /// What the world recorded during a step, waiting to be folded into the trace.
 final class IOEventLog {
     var pending: [(Int, IOEventKind, Int)] = []
+}
+
+/// Notices a job that blocked the simulator's thread in the kernel (a sleep, a blocking read, a
+/// lock another thread holds): such a call escapes virtual time, and what it waits for is not
+/// under the seed's control. Each job is timed with the monotonic clock (cheap); only a job
+/// that took at least ``threshold`` of real time is checked against the thread's voluntary
+/// context switches, sampled every 256 jobs — so computing for a long time is not mistaken for
+/// blocking, and a short block goes unnoticed (a limit stated in docs/simulator.md).
+struct BlockingDetector {
+    static let threshold: UInt64 = 50_000_000
+    private var switchesAtSample = miniss_thread_voluntary_switches()
+    private var jobsSinceSample = 0
+
+    /// The real time the job took, if it blocked.
+    mutating func check(jobStartedAt started: UInt64) -> Duration? {
+        let elapsed = miniss_monotonic_ns() &- started
+        jobsSinceSample += 1
+        guard elapsed >= Self.threshold else {
+            if jobsSinceSample >= 256 {
+                switchesAtSample = miniss_thread_voluntary_switches()
+                jobsSinceSample = 0
+            }
+            return nil
+        }
+        let switches = miniss_thread_voluntary_switches()
+        defer {
+            switchesAtSample = switches
+            jobsSinceSample = 0
+        }
+        return switches > switchesAtSample ? .nanoseconds(Int64(elapsed)) : nil
+    }
 }

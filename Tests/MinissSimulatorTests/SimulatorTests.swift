@@ -4,6 +4,10 @@ import MinissSimulator
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Shared state for the programs below; each program runs on one simulator thread.
 final class Box<Value>: @unchecked Sendable {
     // SAFETY (@unchecked Sendable): written by simulated tasks, which all run on the simulator's
@@ -209,5 +213,17 @@ struct SimulatorTests {
             }
         }
         #expect(result.failure?.kind == .determinismViolation || result.failure?.kind == .deadlock)
+    }
+
+    @Test func aBlockingCallIsReported() {
+        let result = Simulation(seed: 1, shards: 2).run {
+            try await submit(to: 1) {
+                // Blocks the simulator's one thread for 100 ms of real time.
+                _ = usleep(100_000)
+            }
+        }
+        #expect(result.failure?.kind == .determinismViolation, "\(result)")
+        #expect(result.failure?.message.contains("blocked the simulator's thread") == true, "\(result)")
+        #expect(result.failure?.message.contains("shard 1") == true, "\(result)")
     }
 }

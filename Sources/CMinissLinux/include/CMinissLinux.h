@@ -36,6 +36,9 @@ int miniss_epoll_wait(int epfd, uint64_t *tags, int max, int timeout_ms);
 uint64_t miniss_monotonic_ns(void);
 /// CPU time consumed by the whole process (user + system), in nanoseconds.
 uint64_t miniss_process_cpu_ns(void);
+/// How many times the calling thread gave up the CPU by blocking (voluntary context switches:
+/// a sleep, a blocking read, a lock held elsewhere), from getrusage(RUSAGE_THREAD).
+uint64_t miniss_thread_voluntary_switches(void);
 
 /// The job router of the calling thread: an opaque pointer to the shard engine (or simulator)
 /// that owns this thread, or NULL on threads that Miniss does not own.

@@ -72,6 +72,11 @@ public final class Simulation {
     /// The faults the simulated network and disk inject (``FaultMode/swarm``: each seed draws
     /// its own mix).
     public var faults = FaultMode.none
+    /// A job that blocks the simulator's thread in the kernel (a sleep, a real socket, a lock
+    /// another thread holds) for at least this much real time fails the run as a
+    /// `determinismViolation`. Shorter blocks are not reported: on a loaded machine, waits of
+    /// tens of milliseconds on other threads' locks are ordinary.
+    public var blockingThreshold: Duration = .seconds(1)
 
     /// Creates a simulation. Nothing runs until ``run(_:)``.
     public init(seed: UInt64, shards: Int = 1, strategy: SimulationStrategy = .random) {

@@ -216,10 +216,13 @@ struct SimulatorTests {
     }
 
     @Test func aBlockingCallIsReported() {
-        let result = Simulation(seed: 1, shards: 2).run {
+        let simulation = Simulation(seed: 1, shards: 2)
+        simulation.blockingThreshold = .milliseconds(200)
+        let result = simulation.run {
             try await submit(to: 1) {
-                // Blocks the simulator's one thread for 100 ms of real time.
-                _ = usleep(100_000)
+                // Blocks the simulator's one thread for at least 400 ms of real time, twice the
+                // threshold, whatever the machine's load.
+                _ = usleep(400_000)
             }
         }
         #expect(result.failure?.kind == .determinismViolation, "\(result)")

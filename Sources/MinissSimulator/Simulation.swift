@@ -3,13 +3,14 @@ import Miniss
 /// How the simulator picks the next step among everything that could run.
 public enum SimulationStrategy: Sendable, Hashable, CustomStringConvertible {
     /// Every step uniformly at random among the runnable ones (which shard runs, which of its
-    /// ready tasks, when a cross-shard message is delivered).
+    /// ready tasks, when a cross-shard message is delivered, when a due I/O event runs).
     case random
     /// PCT (Burckhardt et al.) across shards: each shard gets a random priority, the runnable
     /// shard with the highest runs, and at `depth − 1` random steps (within the first 2,000) the
     /// running shard drops to the lowest priority. It targets bugs that need `depth` ordering
     /// constraints between shards (depth 2: one shard's step that must come "too early"). Within
-    /// a shard, the next job is chosen at random, as with `random`.
+    /// a shard, its next step (a ready job, its messages, its next I/O event) is chosen at random,
+    /// as with `random`.
     case pct(depth: Int)
 
     /// `random` or `pct(depth: d)`.

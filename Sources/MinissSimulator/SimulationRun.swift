@@ -180,13 +180,26 @@ struct SimulationRun {
         case .random:
             return candidates[Int.random(in: 0..<candidates.count, using: &random)]
         case .pct:
-            if changePoints.contains(steps), let first = candidates.first {
+            var shard = highestPriorityShard(in: candidates)
+            if changePoints.contains(steps) {
                 // The shard that would run now drops below every other.
                 lowestPriority -= 1
-                priorities[shardOf(first)] = lowestPriority
+                priorities[shard] = lowestPriority
+                shard = highestPriorityShard(in: candidates)
             }
-            return candidates.max { priorities[shardOf($0)] < priorities[shardOf($1)] }!
+            // Within that shard, any of its steps (a job, a delivery, an I/O event) at random.
+            let count = candidates.reduce(0) { $0 + (shardOf($1) == shard ? 1 : 0) }
+            var chosen = Int.random(in: 0..<count, using: &random)
+            for step in candidates where shardOf(step) == shard {
+                if chosen == 0 { return step }
+                chosen -= 1
+            }
+            preconditionFailure("the chosen shard has no step")
         }
+    }
+
+    func highestPriorityShard(in candidates: [Step]) -> Int {
+        shardOf(candidates.max { priorities[shardOf($0)] < priorities[shardOf($1)] }!)
     }
 
     func shardOf(_ step: Step) -> Int {

@@ -130,6 +130,28 @@ public struct DeterminismMismatch: Sendable, CustomStringConvertible {
     /// That event in each rerun (nil where a trace had already ended).
     public var firstDifference: (first: String?, second: String?)
 
+    /// The mismatch between two runs of one seed, located with the full traces of two reruns.
+    init(
+        scenario: String, first: SimulationResult, second: SimulationResult, firstTrace: [String],
+        secondTrace: [String]
+    ) {
+        self.scenario = scenario
+        seed = first.seed
+        strategy = first.strategy
+        traceHashes = (first.traceHash, second.traceHash)
+        firstDifferenceIndex = nil
+        firstDifference = (nil, nil)
+        for index in 0..<max(firstTrace.count, secondTrace.count) {
+            let left = index < firstTrace.count ? firstTrace[index] : nil
+            let right = index < secondTrace.count ? secondTrace[index] : nil
+            if left != right {
+                firstDifferenceIndex = index
+                firstDifference = (left, right)
+                break
+            }
+        }
+    }
+
     /// What differed, and where.
     public var description: String {
         var text =
@@ -172,18 +194,7 @@ extension SimulationScenario {
         guard first.traceHash != second.traceHash || first.steps != second.steps else { return nil }
         let firstTrace = run(seed: seed, strategy: strategy, faults: faults, recordsFullTrace: true).trace
         let secondTrace = run(seed: seed, strategy: strategy, faults: faults, recordsFullTrace: true).trace
-        var mismatch = DeterminismMismatch(
-            scenario: name, seed: seed, strategy: strategy, traceHashes: (first.traceHash, second.traceHash),
-            firstDifferenceIndex: nil, firstDifference: (nil, nil))
-        for index in 0..<max(firstTrace.count, secondTrace.count) {
-            let left = index < firstTrace.count ? firstTrace[index] : nil
-            let right = index < secondTrace.count ? secondTrace[index] : nil
-            if left != right {
-                mismatch.firstDifferenceIndex = index
-                mismatch.firstDifference = (left, right)
-                break
-            }
-        }
-        return mismatch
+        return DeterminismMismatch(
+            scenario: name, first: first, second: second, firstTrace: firstTrace, secondTrace: secondTrace)
     }
 }

@@ -68,8 +68,12 @@ public final class Simulation {
     public var reportedEvents = 40
     /// Keep every event (for `replay` and the determinism check), not only the last ones.
     public var recordsFullTrace = false
-    /// A name for the program, used in the replay command (`miniss-sim replay --scenario …`).
-    public var scenarioName = "<your program>"
+    /// A name for the program, used in the replay command (`miniss-sim replay --scenario …`);
+    /// a program that is not a registered scenario gets a replay line in code instead.
+    public var scenarioName = Simulation.unnamedProgram
+
+    /// The ``scenarioName`` of a program that is not a registered scenario.
+    public static let unnamedProgram = "<your program>"
     /// The faults the simulated network and disk inject (``FaultMode/swarm``: each seed draws
     /// its own mix).
     public var faults = FaultMode.none
@@ -131,6 +135,28 @@ public final class Simulation {
     public static func crashDisk(afterFileOperations count: Int) {
         precondition(count >= 1, "crashDisk(afterFileOperations:) needs a count >= 1, got \(count)")
         (ShardEngine.current?.driver as? SimulatedDriver)?.armDiskCrash(afterFileOperations: count)
+    }
+
+    /// Runs `body` twice with this seed, strategy and faults and compares the schedules (trace
+    /// hash and step count); nil when they agree. On a mismatch it reruns both with full traces
+    /// and reports the first event that differs. Create the program's state inside `body`:
+    /// state shared between the runs makes them differ, as anything else the seed does not
+    /// control does (the real clock, a global, another thread, hash-table order).
+    ///
+    /// ```swift
+    /// if let mismatch = Simulation(seed: 7, shards: 2).checkDeterminism(program) { print(mismatch) }
+    /// ```
+    public func checkDeterminism(_ body: @escaping @Sendable () async throws -> Void) -> DeterminismMismatch? {
+        let keepsTrace = recordsFullTrace
+        defer { recordsFullTrace = keepsTrace }
+        recordsFullTrace = false
+        let first = run(body)
+        let second = run(body)
+        guard first.traceHash != second.traceHash || first.steps != second.steps else { return nil }
+        recordsFullTrace = true
+        return DeterminismMismatch(
+            scenario: scenarioName, first: first, second: second, firstTrace: run(body).trace,
+            secondTrace: run(body).trace)
     }
 
     /// Runs `body` as a task on shard 0 until it and everything it started has finished (or

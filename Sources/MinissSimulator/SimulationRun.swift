@@ -24,6 +24,8 @@ struct SimulationRun {
     var recentNext = 0
     var ioEvents: IOEventLog?
     var blocking: BlockingDetector
+    /// What the process-wide watchdog sees of this run (reports a job that never returns).
+    let watched: SimulationWatchdog.Watched
     /// Set when a job blocked the thread (reported as a determinism violation).
     var blockedJob: String?
     var trace: [String] = []
@@ -39,6 +41,9 @@ struct SimulationRun {
         self.simulation = simulation
         random = SeededRandom(seed: simulation.seed)
         blocking = BlockingDetector(threshold: simulation.blockingThreshold)
+        watched = SimulationWatchdog.Watched(
+            description: "seed \(simulation.seed) (\(simulation.strategy), faults \(simulation.faults)) of "
+                + "\(simulation.scenarioName)")
         hooks = SimulationHooks(seed: simulation.seed ^ 0x9e37_79b9_7f4a_7c15)
         let time = self.time
         engines = (0..<simulation.shardCount).map { id in
@@ -77,6 +82,8 @@ struct SimulationRun {
     }
 
     mutating func execute(_ body: @escaping @Sendable () async throws -> Void) -> SimulationResult {
+        SimulationWatchdog.shared.watch(watched)
+        defer { SimulationWatchdog.shared.stopWatching(watched) }
         // I/O events go into the trace hash like scheduling steps.
         let ioEvents = IOEventLog()
         world.record = { shard, what, value in ioEvents.pending.append((shard, what, value)) }
@@ -105,7 +112,9 @@ struct SimulationRun {
                 break
             }
             if steps >= simulation.stepBudget {
-                failure = makeFailure(.livelock, "no end after \(steps) steps (the step budget)")
+                failure = makeFailure(
+                    .livelock,
+                    "no end after \(steps) steps (the step budget); \(rootState(root)); still alive: \(liveTasks())")
                 break
             }
             let candidates = runnableSteps()
@@ -115,14 +124,15 @@ struct SimulationRun {
                         // Before calling it a deadlock: a real thread may be about to hand a
                         // task back (an escape). Give it a moment so the report names the
                         // cause; this only chooses between two failure reports.
-                        if hooks.escapes.isEmpty { usleep(20_000) }
+                        if hooks.escapes.isEmpty { usleep(5_000) }
                         if let escape = hooks.escapes.first {
                             failure = makeFailure(.determinismViolation, escape)
                             break
                         }
-                        let waiting = engines.map { "shard \($0.id): \($0.liveTaskCount) tasks" }.joined(
-                            separator: ", ")
-                        failure = makeFailure(.deadlock, "nothing can run and no timer is pending; \(waiting)")
+                        failure = makeFailure(
+                            .deadlock,
+                            "nothing can run and no timer or I/O is pending; \(rootState(root)); "
+                                + "still waiting: \(liveTasks())")
                     }
                     break
                 }
@@ -144,6 +154,30 @@ struct SimulationRun {
             seed: simulation.seed, strategy: simulation.strategy, steps: steps, jobsRun: jobsRun,
             virtualTime: .nanoseconds(Int64(time.nowNanoseconds)), traceHash: hash, trace: trace,
             faults: world.plan, failure: failure)
+    }
+
+    /// Whether the program's top-level task is done, for deadlock and livelock reports.
+    func rootState(_ root: JoinHandle<Void>) -> String {
+        root.isFinished ? "the program's main task has returned" : "the program's main task has not returned"
+    }
+
+    /// The tasks still alive, per shard, with where they were spawned.
+    func liveTasks() -> String {
+        let shards = engines.compactMap { engine -> String? in
+            guard engine.liveTaskCount > 0 else { return nil }
+            let sites = engine.withCurrent { engine.liveTaskSpawnSites }
+            var counts: [(String, Int)] = []
+            for site in sites {
+                if let index = counts.firstIndex(where: { $0.0 == site }) {
+                    counts[index].1 += 1
+                } else {
+                    counts.append((site, 1))
+                }
+            }
+            let list = counts.map { $0.1 == 1 ? $0.0 : "\($0.0) ×\($0.1)" }.joined(separator: ", ")
+            return "shard \(engine.id): \(engine.liveTaskCount) task(s) spawned at \(list)"
+        }
+        return shards.isEmpty ? "no task" : shards.joined(separator: "; ")
     }
 
     /// When something happens next with nothing runnable now: the earliest timer or I/O event
@@ -225,7 +259,9 @@ struct SimulationRun {
             )
             jobsRun += 1
             let started = miniss_monotonic_ns()
+            watched.starting(started, shard: shard)
             engine.withCurrent { engine.run(job) }
+            watched.finished()
             if let blocked = blocking.check(jobStartedAt: started) {
                 blockedJob =
                     "a job on shard \(shard) blocked the simulator's thread for \(blocked) of real time: "
@@ -299,11 +335,35 @@ struct SimulationRun {
     ) -> SimulationFailure {
         SimulationFailure(
             kind: kind, message: message, seed: simulation.seed, strategy: simulation.strategy,
-            replayCommand:
-                "miniss-sim replay --scenario \(simulation.scenarioName) --seed \(simulation.seed) --strategy \(strategyArgument)"
-                + (simulation.faults == .swarm || simulation.faults == .none ? " --faults \(simulation.faults)" : ""),
+            replayCommand: replayCommand,
             faults: world.plan, backtrace: backtrace, spawnSite: spawnSite,
             lastEvents: (recent[recentNext...] + recent[..<recentNext]).map(\.description))
+    }
+
+    /// How to run this seed again: the CLI line for a registered scenario, the code otherwise.
+    var replayCommand: String {
+        guard simulation.scenarioName != Simulation.unnamedProgram else {
+            return "run the program again with Simulation(seed: \(simulation.seed), shards: \(simulation.shardCount), "
+                + "strategy: \(strategyCode)) and faults = \(faultsCode) (recordsFullTrace = true prints every event)"
+        }
+        let faults = simulation.faults == .swarm || simulation.faults == .none ? " --faults \(simulation.faults)" : ""
+        return "miniss-sim replay --scenario \(simulation.scenarioName) --seed \(simulation.seed) "
+            + "--strategy \(strategyArgument)\(faults)"
+    }
+
+    var strategyCode: String {
+        switch simulation.strategy {
+        case .random: return ".random"
+        case .pct(let depth): return ".pct(depth: \(depth))"
+        }
+    }
+
+    var faultsCode: String {
+        switch simulation.faults {
+        case .none: return ".none"
+        case .swarm: return ".swarm"
+        case .plan(let plan): return ".plan(\(plan))"
+        }
     }
 
     var strategyArgument: String {
@@ -316,7 +376,9 @@ struct SimulationRun {
     /// Cancels what is left, runs it to the end in FIFO order, and releases the engines.
     mutating func shutDown() {
         for engine in engines { engine.requestStop() }
-        var remaining = 1_000_000
+        // Bounded by the step budget too: a task that ignores cancellation and keeps yielding
+        // must not cost a livelocked run far more than its budget.
+        var remaining = min(simulation.stepBudget, 100_000)
         while remaining > 0 {
             let candidates = runnableSteps()
             guard let step = candidates.first else {
@@ -333,14 +395,18 @@ struct SimulationRun {
                 _ = engine.withCurrent { mesh!.receive(into: engine) }
             case .run(let shard):
                 let engine = engines[shard]
+                watched.starting(miniss_monotonic_ns(), shard: shard)
                 engine.withCurrent { _ = engine.runNext() }
+                watched.finished()
             case .io(let shard):
                 engines[shard].withCurrent { world.runDueEvent(on: shard) }
             }
             remaining -= 1
         }
         for engine in engines {
-            engine.withCurrent { engine.finalDrain() }
+            watched.starting(miniss_monotonic_ns(), shard: engine.id)
+            engine.withCurrent { engine.finalDrain(jobBudget: min(simulation.stepBudget, 100_000)) }
+            watched.finished()
             engine.mesh = nil
             engine.simulationHooks = nil
         }

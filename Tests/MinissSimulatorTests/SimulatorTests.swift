@@ -123,7 +123,7 @@ struct SimulatorTests {
         #expect(failure.failure?.kind == .invariant)
         #expect(failure.failure?.message.contains("lost update") == true)
         #expect(failure.failure?.backtrace?.isEmpty == false, "the report carries the failing task's stack")
-        #expect(failure.failure?.replayCommand.contains("--seed \(failure.seed)") == true)
+        #expect(failure.failure?.replayCommand.contains("Simulation(seed: \(failure.seed), shards: 1") == true)
         let replay = Simulation(seed: failure.seed, shards: 1).run(Self.lostUpdate(awaitsBetween: true))
         #expect(replay.traceHash == failure.traceHash, "a replay must follow the identical schedule")
         #expect(replay.failure?.kind == .invariant)
@@ -213,6 +213,58 @@ struct SimulatorTests {
             }
         }
         #expect(result.failure?.kind == .determinismViolation || result.failure?.kind == .deadlock)
+    }
+
+    @Test func aLivelockStopsAtItsBudgetAndNamesTheSpinningTask() {
+        let simulation = Simulation(seed: 3, shards: 1)
+        simulation.stepBudget = 1_000
+        let result = simulation.run {
+            // Ignores cancellation and keeps yielding past the budget (each yield is two jobs
+            // here); shutdown and the final drain, each bounded by the budget too, run the rest,
+            // so the task still ends.
+            spawn { for _ in 0..<1_200 { await Shard.yield() } }
+        }
+        #expect(result.failure?.kind == .livelock, "\(result)")
+        #expect(result.failure?.message.contains("SimulatorTests.swift:") == true, "\(result)")
+        #expect(result.steps == 1_000)
+    }
+
+    @Test func aDeadlockReportNamesTheWaitingTasks() {
+        let result = Simulation(seed: 3, shards: 1).run {
+            // Nobody ever connects: the accept waits forever after the main task returned.
+            let listener = try TCPListener(bindingTo: Simulation.address(ofShard: 0, port: 9))
+            spawn { _ = try await listener.accept() }
+        }
+        #expect(result.failure?.kind == .deadlock, "\(result)")
+        #expect(result.failure?.message.contains("main task has returned") == true, "\(result)")
+        #expect(result.failure?.message.contains("SimulatorTests.swift:") == true, "\(result)")
+        #expect(result.failure?.replayCommand.contains("Simulation(seed: 3, shards: 1") == true, "\(result)")
+    }
+
+    @Test func aPlainProgramCanCheckItsOwnDeterminism() {
+        let simulation = Simulation(seed: 5, shards: 2)
+        #expect(simulation.checkDeterminism { try await submit(to: 1) { await Shard.yield() } } == nil)
+        let leaky = Simulation(seed: 5, shards: 1)
+        let mismatch = leaky.checkDeterminism {
+            for _ in 0..<(LeakyCounter.next() % 3) { await Shard.yield() }
+        }
+        #expect(mismatch?.description.contains("first differing event") == true, "\(String(describing: mismatch))")
+    }
+
+    @Test func aJobThatDoesNotReturnIsReportedWhileItRuns() {
+        SimulationWatchdog.shared.limit.store(200_000_000, ordering: .relaxed)
+        defer { SimulationWatchdog.shared.limit.store(10_000_000_000, ordering: .relaxed) }
+        let simulation = Simulation(seed: 424_242, shards: 1)
+        simulation.blockingThreshold = .seconds(60)  // this job computes; it does not block
+        _ = simulation.run {
+            // Spins for 1.5 s of real time without suspending (the watchdog looks once a second).
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < .milliseconds(1_500) {}
+        }
+        let reports = SimulationWatchdog.shared.reports.withLock { $0 }
+        #expect(
+            reports.contains { $0.contains("seed 424242") && $0.contains("without returning") },
+            "\(reports)")
     }
 
     @Test func aBlockingCallIsReported() {

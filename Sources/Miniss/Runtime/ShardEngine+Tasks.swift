@@ -81,6 +81,14 @@ extension ShardEngine {
         if isStopping { record.task?.cancel() }
     }
 
+    /// Where each task still alive on this shard was spawned (`file:line`, or `?` when it was
+    /// not recorded), newest first: for the simulator's deadlock and livelock reports.
+    package var liveTaskSpawnSites: [String] {
+        var sites: [String] = []
+        taskList.forEach { sites.append($0.spawnSite ?? "?") }
+        return sites
+    }
+
     func unregister(_ record: TaskRecord) {
         guard record.isRegistered else { return }
         record.isRegistered = false

@@ -389,7 +389,7 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
 
     /// Last steps on the shard thread: refuse new foreign work, release sleepers and timers, run
     /// what is left.
-    package func finalDrain() {
+    package func finalDrain(jobBudget: Int = 10_000_000) {
         isStopping = true
         isDraining = true
         inbox.close()
@@ -408,7 +408,7 @@ package final class ShardEngine: TaskExecutor, @unchecked Sendable {
             }
         }
         // Bounded: a task that keeps rescheduling itself forever is reported, not spun on.
-        var remainingJobs = 10_000_000
+        var remainingJobs = jobBudget
         while remainingJobs > 0, runNext() {
             remainingJobs -= 1
             if ready.isEmpty { drainInbox() }

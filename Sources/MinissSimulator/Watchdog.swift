@@ -17,7 +17,7 @@ package final class SimulationWatchdog: Sendable {
     /// How long a job may run before it is reported (10 s; tests lower it).
     package let limit = Atomic<UInt64>(10_000_000_000)
     /// Every report so far, for tests.
-    package let reports = Mutex<[String]>([])
+    package let reports = Lock<[String]>([])
 
     /// One running simulation, as the watchdog sees it.
     final class Watched: Sendable {
@@ -41,8 +41,8 @@ package final class SimulationWatchdog: Sendable {
         }
     }
 
-    private let watched = Mutex<[ObjectIdentifier: Watched]>([:])
-    private let thread = Mutex<OSThread?>(nil)
+    private let watched = Lock<[ObjectIdentifier: Watched]>([:])
+    private let thread = Lock<OSThread?>(nil)
 
     /// Starts watching a run; the watchdog's thread starts with the first.
     func watch(_ run: Watched) {

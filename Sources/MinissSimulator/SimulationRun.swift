@@ -145,6 +145,9 @@ struct SimulationRun {
             }
             take(pick(candidates))
         }
+        // The last job's time ends here.
+        noteJobStart(at: miniss_monotonic_ns(), shard: -1)
+        if failure == nil, let blockedJob { failure = makeFailure(.determinismViolation, blockedJob) }
         if failure == nil, let error = rootError.error {
             failure = makeFailure(.error, "the program threw \(error)")
         }
@@ -258,22 +261,28 @@ struct SimulationRun {
                     step: steps, kind: Event.kind(of: job), shard: shard, first: offset, second: engine.ready.count + 1)
             )
             jobsRun += 1
+            // One clock read per job: it ends the previous job's time and starts this one's.
             let started = miniss_monotonic_ns()
+            noteJobStart(at: started, shard: shard)
             watched.starting(started, shard: shard)
             engine.withCurrent { engine.run(job) }
-            watched.finished()
-            if let blocked = blocking.check(jobStartedAt: started) {
-                blockedJob =
-                    "a job on shard \(shard) blocked the simulator's thread for \(blocked) of real time: "
-                    + "a blocking call (a sleep, a real socket or file, a lock or semaphore another thread holds) "
-                    + "escapes virtual time; use sleep(for:), TCPStream, File and submit(to:) instead"
-            }
         case .io(let shard):
             let engine = engines[shard]
             log(Event(step: steps, kind: .io, shard: shard, first: 0, second: 0))
             engine.withCurrent { world.runDueEvent(on: shard) }
         }
         logIOEvents()
+    }
+
+    /// Checks whether the previous job blocked the thread (from its start to `now`: the steps in
+    /// between are the simulator's own and never block), and starts timing the next one
+    /// (`shard` -1 at the end of the run).
+    mutating func noteJobStart(at now: UInt64, shard: Int) {
+        guard let blocked = blocking.jobStarting(at: now, shard: shard), blockedJob == nil else { return }
+        blockedJob =
+            "a job on shard \(blocked.shard) blocked the simulator's thread for \(blocked.elapsed) of real time: "
+            + "a blocking call (a sleep, a real socket or file, a lock or semaphore another thread holds) "
+            + "escapes virtual time; use sleep(for:), TCPStream, File and submit(to:) instead"
     }
 
     /// Folds what the world recorded during the last step into the trace.
@@ -478,14 +487,21 @@ struct BlockingDetector {
     let threshold: UInt64
     private var switchesAtSample = miniss_thread_voluntary_switches()
     private var jobsSinceSample = 0
+    private var lastStart: UInt64 = 0
+    private var lastShard = 0
 
     init(threshold: Duration) {
         self.threshold = threshold.nanoseconds
     }
 
-    /// The real time the job took, if it blocked.
-    mutating func check(jobStartedAt started: UInt64) -> Duration? {
-        let elapsed = miniss_monotonic_ns() &- started
+    /// Called as each job starts (and once at the end of the run): the previous job's shard
+    /// and real time, if it took at least `threshold` and the thread blocked meanwhile.
+    mutating func jobStarting(at now: UInt64, shard: Int) -> (shard: Int, elapsed: Duration)? {
+        defer {
+            lastStart = now
+            lastShard = shard
+        }
+        let elapsed = lastStart == 0 ? 0 : now &- lastStart
         jobsSinceSample += 1
         guard elapsed >= threshold else {
             if jobsSinceSample >= 256 {
@@ -499,6 +515,6 @@ struct BlockingDetector {
             switchesAtSample = switches
             jobsSinceSample = 0
         }
-        return switches > switchesAtSample ? .nanoseconds(Int64(elapsed)) : nil
+        return switches > switchesAtSample ? (lastShard, .nanoseconds(Int64(elapsed))) : nil
     }
 }

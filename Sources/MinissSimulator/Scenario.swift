@@ -186,15 +186,8 @@ extension SimulationScenario {
     /// Runs `first`'s seed and strategy once more and compares the schedules, as
     /// ``checkDeterminism(seed:strategy:)`` does; for a sweep that already has the first run.
     public func checkDeterminism(of first: SimulationResult) -> DeterminismMismatch? {
-        let seed = first.seed
-        let strategy = first.strategy
         // The plan the first run drew reproduces its world exactly, whatever mode chose it.
-        let faults = FaultMode.plan(first.faults)
-        let second = run(seed: seed, strategy: strategy, faults: faults)
-        guard first.traceHash != second.traceHash || first.steps != second.steps else { return nil }
-        let firstTrace = run(seed: seed, strategy: strategy, faults: faults, recordsFullTrace: true).trace
-        let secondTrace = run(seed: seed, strategy: strategy, faults: faults, recordsFullTrace: true).trace
-        return DeterminismMismatch(
-            scenario: name, first: first, second: second, firstTrace: firstTrace, secondTrace: secondTrace)
+        simulation(seed: first.seed, strategy: first.strategy, faults: .plan(first.faults))
+            .compareRerun(of: first, makeProgram)
     }
 }

@@ -22,9 +22,8 @@ final class SimulatedDisk {
     }
 
     var files: [String: Node] = [:]
-    /// Bumped by each crash: handles opened before it fail with EIO.
+    /// Bumped by each crash (so it counts them): handles opened before it fail with EIO.
     var generation = 0
-    var crashes = 0
     /// Crash right after this many more file operations take effect (`Simulation.crashDisk(afterFileOperations:)`).
     var crashCountdown: Int?
 }
@@ -32,15 +31,13 @@ final class SimulatedDisk {
 /// An open simulated file.
 final class SimulatedFileHandle: SimulatedObject {
     let node: SimulatedDisk.Node
-    let path: String
     let readable: Bool
     let writable: Bool
     let appends: Bool
     let generation: Int
 
-    init(shard: Int, node: SimulatedDisk.Node, path: String, options: File.Options, generation: Int) {
+    init(shard: Int, node: SimulatedDisk.Node, options: File.Options, generation: Int) {
         self.node = node
-        self.path = path
         readable = options.contains(.read)
         writable = options.contains(.write)
         appends = options.contains(.append)
@@ -101,7 +98,7 @@ extension SimulatedWorld {
             node.change(.truncate(size: 0))
         }
         return register(
-            SimulatedFileHandle(shard: shard, node: node, path: path, options: options, generation: disk.generation))
+            SimulatedFileHandle(shard: shard, node: node, options: options, generation: disk.generation))
     }
 
     func fileSize(_ fd: Int32) -> Int64 {
@@ -129,8 +126,10 @@ extension SimulatedWorld {
     /// What a file operation does when it completes: its result, or -errno.
     private func fileOperationTakesEffect(_ operation: IOOperation, on file: SimulatedFileHandle) -> Int32 {
         guard file.generation == disk.generation else { return -EIO }
-        let isSync = operation.kind == .fsync || operation.kind == .fdatasync
-        if !isSync && happens(plan.diskErrors) { return -EIO }
+        if happens(plan.diskErrors) {
+            if operation.kind == .fsync || operation.kind == .fdatasync { file.node.failSync() }
+            return -EIO
+        }
         switch operation.kind {
         case .readAt:
             guard file.readable else { return -EBADF }
@@ -151,10 +150,6 @@ extension SimulatedWorld {
             file.node.change(.write(offset: offset, bytes: bytes))
             return Int32(operation.length)
         case .fsync, .fdatasync:
-            if happens(plan.diskErrors) {
-                file.node.failSync()
-                return -EIO
-            }
             file.node.sync()
             return 0
         default:
@@ -170,8 +165,7 @@ extension SimulatedWorld {
     func crashDisk() {
         disk.crashCountdown = nil
         disk.generation += 1
-        disk.crashes += 1
-        record(0, .crash, disk.crashes)
+        record(0, .crash, disk.generation)
         for path in disk.files.keys.sorted() {
             let node = disk.files[path]!
             var contents = node.durable

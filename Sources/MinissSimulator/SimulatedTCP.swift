@@ -138,11 +138,6 @@ struct ByteQueue {
             head = 0
         }
     }
-
-    mutating func removeAll() {
-        bytes.removeAll()
-        head = 0
-    }
 }
 
 /// What travels from one end to the other.
@@ -173,9 +168,7 @@ extension SimulatedWorld {
         let key = ListenerKey(shard: shard, port: port)
         let existing = (listeners[key] ?? []).filter { $0.overlaps(scope) }
         if !existing.isEmpty && !(reusePort && existing.allSatisfy(\.reusePort)) { return -EADDRINUSE }
-        let text = address.description
-        let hostText = String(text[..<text.lastIndex(of: ":")!])
-        let local = (try? SocketAddress(host: hostText, port: port)) ?? address
+        let local = (try? SocketAddress(host: String(Self.host(of: address)), port: port)) ?? address
         let listener = SimulatedListener(
             shard: shard, port: port, scope: scope, backlog: max(1, Int(backlog)), reusePort: reusePort, local: local)
         listener.fd = fd
@@ -304,13 +297,11 @@ extension SimulatedWorld {
     private func sendSynchronize(
         from client: SimulatedEndpoint, to host: Int, scope: Destination.Scope, target: SocketAddress, attempt: Int
     ) {
-        guard let arrival = transit(from: client.shard, to: host, after: 0) else {
-            disturb(client)
+        guard let arrival = transit(from: client.shard, to: host, after: 0, touching: client) else {
             return schedule(on: client.shard, at: now + plan.retransmissionTimeout.nanoseconds) {
                 self.abort(client, ETIMEDOUT)
             }
         }
-        if transitWasHeld { disturb(client) }
         schedule(on: host, at: arrival) {
             self.connectionRequest(from: client, to: host, scope: scope, target: target, attempt: attempt)
         }
@@ -327,7 +318,7 @@ extension SimulatedWorld {
         }
         guard !listening.isEmpty else {
             // Nothing listens: a reset comes back.
-            let arrival = transit(from: host, to: client.shard, after: 0) ?? now
+            let arrival = transit(from: host, to: client.shard, after: 0, touching: client) ?? now
             schedule(on: client.shard, at: arrival) { self.abort(client, ECONNREFUSED) }
             return
         }
@@ -355,15 +346,13 @@ extension SimulatedWorld {
         client.peer = server
         record(host, .connect, 0)
         // The SYN-ACK: the client is connected when it arrives; the server's data follows it.
-        guard let synAck = transit(from: host, to: client.shard, after: 0) else {
-            disturb(client, server)
+        guard let synAck = transit(from: host, to: client.shard, after: 0, touching: client, server) else {
             server.error = ETIMEDOUT
             schedule(on: client.shard, at: now + plan.retransmissionTimeout.nanoseconds) {
                 self.abort(client, ETIMEDOUT)
             }
             return
         }
-        if transitWasHeld { disturb(client, server) }
         server.lastArrival = synAck
         schedule(on: client.shard, at: synAck) { self.established(client) }
         listener.pending.append(server.fd)
@@ -415,8 +404,7 @@ extension SimulatedWorld {
     /// The window opens again at the sender once the ACK for `count` read bytes arrives.
     private func acknowledge(_ count: Int, to reader: SimulatedEndpoint) {
         guard let sender = reader.peer else { return }
-        let arrival = transit(from: reader.shard, to: sender.shard, after: 0) ?? now
-        if transitWasHeld { disturb(reader, sender) }
+        let arrival = transit(from: reader.shard, to: sender.shard, after: 0, touching: reader, sender) ?? now
         schedule(on: sender.shard, at: arrival) {
             sender.unacknowledged -= count
             self.serveWriters(sender)
@@ -469,13 +457,14 @@ extension SimulatedWorld {
 
     /// When a segment sent now from `source` to `destination` arrives: after a latency, after
     /// `previous` (order within a connection), and after any partition between them heals.
-    /// Nil when a partition outlasts the retransmission timeout.
-    /// Sets ``SimulatedWorld/transitWasHeld`` when a partition delayed the segment.
-    func transit(from source: Int, to destination: Int, after previous: UInt64) -> UInt64? {
+    /// Nil when a partition outlasts the retransmission timeout. A partition that holds the
+    /// segment marks the connection of `ends` as disturbed.
+    func transit(
+        from source: Int, to destination: Int, after previous: UInt64, touching ends: SimulatedEndpoint...
+    ) -> UInt64? {
         var departure = now
-        transitWasHeld = false
         if let heals = partitionHeals(between: source, and: destination, at: now) {
-            transitWasHeld = true
+            for end in ends { disturb(end) }
             guard heals - now <= plan.retransmissionTimeout.nanoseconds else { return nil }
             departure = heals
         }
@@ -492,15 +481,16 @@ extension SimulatedWorld {
     /// Sends `segment` from `endpoint` to its peer.
     func transmit(_ segment: Segment, from endpoint: SimulatedEndpoint) {
         guard let peer = endpoint.peer else { return }
-        guard let arrival = transit(from: endpoint.shard, to: peer.shard, after: endpoint.lastArrival) else {
+        guard
+            let arrival = transit(
+                from: endpoint.shard, to: peer.shard, after: endpoint.lastArrival, touching: endpoint, peer)
+        else {
             // The partition outlasts the retransmissions: both ends give up.
-            disturb(endpoint, peer)
             let moment = now + plan.retransmissionTimeout.nanoseconds
             schedule(on: endpoint.shard, at: moment) { self.abort(endpoint, ETIMEDOUT) }
             schedule(on: peer.shard, at: moment) { self.abort(peer, ETIMEDOUT) }
             return
         }
-        if transitWasHeld { disturb(endpoint, peer) }
         endpoint.lastArrival = arrival
         schedule(on: peer.shard, at: arrival) { self.arrive(segment, at: peer, from: endpoint) }
     }

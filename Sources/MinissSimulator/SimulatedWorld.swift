@@ -13,7 +13,7 @@ import Miniss
 /// and the simulator chooses when a due event runs among everything else that could run. Every
 /// random draw (latencies, faults) comes from the run's seed.
 final class SimulatedWorld {
-    let engines: [ShardEngine]
+    let shardCount: Int
     let time: VirtualTimeSource
     let plan: FaultPlan
     var random: SeededRandom
@@ -29,8 +29,6 @@ final class SimulatedWorld {
     var partitions: [Partition] = []
     /// Every endpoint created (closed ones too), to break their cycles at the end.
     var endpoints: [SimulatedEndpoint] = []
-    /// Whether a partition delayed the last segment `transit` timed.
-    var transitWasHeld = false
     /// Shards whose driver cancelled everything (at shutdown).
     var stoppedShards: Set<Int> = []
     /// Connections a fault touched (a reset, a partition that held or broke one of their
@@ -40,17 +38,17 @@ final class SimulatedWorld {
     /// The trace's view of what happened (folded into the run's hash): set by the run.
     var record: (_ shard: Int, _ what: IOEventKind, _ value: Int) -> Void = { _, _, _ in }
 
-    init(engines: [ShardEngine], time: VirtualTimeSource, seed: UInt64, plan: FaultPlan) {
-        self.engines = engines
+    init(shards: Int, time: VirtualTimeSource, seed: UInt64, plan: FaultPlan) {
+        shardCount = shards
         self.time = time
         self.plan = plan
         random = SeededRandom(seed: seed ^ 0x6e65_7477_6f72_6b21)
-        queues = engines.map { _ in EventQueue() }
-        nextEphemeralPort = engines.map { _ in 40_000 }
-        if engines.count > 1 {
+        queues = Array(repeating: EventQueue(), count: shards)
+        nextEphemeralPort = Array(repeating: 40_000, count: shards)
+        if shards > 1 {
             for _ in 0..<plan.partitions {
-                let first = Int.random(in: 0..<engines.count, using: &random)
-                var second = Int.random(in: 0..<engines.count - 1, using: &random)
+                let first = Int.random(in: 0..<shards, using: &random)
+                var second = Int.random(in: 0..<shards - 1, using: &random)
                 if second >= first { second += 1 }
                 let start = draw(plan.partitionStart)
                 partitions.append(
@@ -209,18 +207,23 @@ final class SimulatedWorld {
     /// Where an address leads from `shard`: its own host (loopback or its 10.0.0.x address),
     /// another shard's host, any of its addresses (the wildcard), or nowhere.
     func resolve(_ address: SocketAddress, from shard: Int) -> Destination {
-        let text = address.description
-        let host = text[..<(text.lastIndex(of: ":") ?? text.endIndex)]
+        let host = Self.host(of: address)
         switch host {
         case "[::1]": return .host(shard, .loopback)
         case "0.0.0.0", "[::]": return .host(shard, .any)
         case _ where host.hasPrefix("127."): return .host(shard, .loopback)
         default:
-            guard host.hasPrefix("10.0.0."), let last = Int(host.dropFirst(7)), last >= 1, last <= engines.count else {
+            guard host.hasPrefix("10.0.0."), let last = Int(host.dropFirst(7)), last >= 1, last <= shardCount else {
                 return .nowhere
             }
             return .host(last - 1, .external)
         }
+    }
+
+    /// The host part of an address as it prints: `10.0.0.1`, `[::1]`.
+    static func host(of address: SocketAddress) -> Substring {
+        let text = address.description
+        return text[..<(text.lastIndex(of: ":") ?? text.endIndex)]
     }
 
     /// Whether a segment sent now between two shards must wait for a partition to heal: the

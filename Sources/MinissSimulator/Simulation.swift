@@ -150,13 +150,24 @@ public final class Simulation {
         let keepsTrace = recordsFullTrace
         defer { recordsFullTrace = keepsTrace }
         recordsFullTrace = false
-        let first = run(body)
-        let second = run(body)
+        return compareRerun(of: run(body)) { body }
+    }
+
+    /// Runs the program once more and compares with `first` (a run of this simulation); on a
+    /// mismatch reruns it twice with full traces to find the first differing event. Each run
+    /// gets a fresh program from `makeProgram`.
+    func compareRerun(
+        of first: SimulationResult, _ makeProgram: () -> @Sendable () async throws -> Void
+    ) -> DeterminismMismatch? {
+        let keepsTrace = recordsFullTrace
+        defer { recordsFullTrace = keepsTrace }
+        recordsFullTrace = false
+        let second = run(makeProgram())
         guard first.traceHash != second.traceHash || first.steps != second.steps else { return nil }
         recordsFullTrace = true
         return DeterminismMismatch(
-            scenario: scenarioName, first: first, second: second, firstTrace: run(body).trace,
-            secondTrace: run(body).trace)
+            scenario: scenarioName, first: first, second: second, firstTrace: run(makeProgram()).trace,
+            secondTrace: run(makeProgram()).trace)
     }
 
     /// Runs `body` as a task on shard 0 until it and everything it started has finished (or

@@ -57,7 +57,8 @@ struct SimulationRun {
             mesh = nil
         }
         world = SimulatedWorld(
-            engines: engines, time: time, seed: simulation.seed, plan: simulation.faults.plan(seed: simulation.seed))
+            shards: simulation.shardCount, time: time, seed: simulation.seed,
+            plan: simulation.faults.plan(seed: simulation.seed))
         for engine in engines {
             engine.attach(driver: SimulatedDriver(world: world, shard: engine.id))
             engine.simulationHooks = hooks
